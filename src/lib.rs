@@ -1,0 +1,3 @@
+//! plainsock: TCP, UDP and WebSocket the plain way.
+
+pub mod ws;
