@@ -1,3 +1,138 @@
-fn main() {
-    println!("plainsock");
+//! The `plainsock` command: `serve` runs the chat server, `chat URL` joins it.
+
+use plainsock::{Server, ServerConfig};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const HELP: &str = "\
+plainsock — one chat room over TCP, UDP and WebSocket, written the plain way
+
+USAGE:
+    plainsock serve [OPTIONS]      run the chat server
+    plainsock chat URL             join the room from this terminal
+    plainsock --help | --version
+
+URL:
+    tcp://HOST:PORT    e.g. tcp://127.0.0.1:7000
+    udp://HOST:PORT    e.g. udp://127.0.0.1:7001
+    ws://HOST:PORT/ws  e.g. ws://127.0.0.1:8080/ws
+
+SERVE OPTIONS (ADDR is HOST:PORT, port 0 picks a free port; 'off' turns a listener off):
+    --tcp ADDR               TCP chat listener            [default: 127.0.0.1:7000]
+    --udp ADDR               UDP chat socket              [default: 127.0.0.1:7001]
+    --ws ADDR                HTTP page + WebSocket chat   [default: 127.0.0.1:8080]
+    --max-conns N            members across transports    [default: 10000]
+    --max-udp-peers N        UDP peers remembered at once [default: 1000]
+    --max-line BYTES         longest chat line            [default: 8192]
+    --udp-idle SECS          a silent UDP peer leaves     [default: 600]
+    --write-timeout MS       a member that takes no bytes for this long is dropped [default: 2000]
+    --ping-interval SECS     ping a quiet WebSocket member [default: 30]
+    --pong-timeout SECS      ... and drop it if silent this much longer [default: 30]
+    --handshake-timeout SECS an HTTP request head must arrive within [default: 10]
+    --max-head BYTES         largest HTTP request head    [default: 8192]
+    --allow-origin URL       also allow pages from this origin to open /ws (repeatable)
+    --writers N              writer threads               [default: 4]
+    --quiet                  no join/leave lines on stderr
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some("chat") => match &args[1..] {
+            [url] => plainsock::client::run(url),
+            _ => Err("usage: plainsock chat URL (e.g. tcp://127.0.0.1:7000)".into()),
+        },
+        Some("-h" | "--help" | "help") => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some("-V" | "--version") => {
+            println!("plainsock {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}' (try: plainsock --help)")),
+        None => Err("missing command (try: plainsock serve, or plainsock --help)".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("plainsock: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: &[String]) -> Result<(), String> {
+    let config = parse_serve(args)?;
+    let server = Server::start(config).map_err(|e| e.to_string())?;
+    println!("plainsock is serving one chat room:");
+    if let Some(addr) = server.tcp_addr() {
+        println!(
+            "  tcp  {addr:<21}  join with: nc {} {}",
+            addr.ip(),
+            addr.port()
+        );
+    }
+    if let Some(addr) = server.udp_addr() {
+        println!(
+            "  udp  {addr:<21}  join with: nc -u {} {}",
+            addr.ip(),
+            addr.port()
+        );
+    }
+    if let Some(addr) = server.ws_addr() {
+        println!(
+            "  ws   {addr:<21}  open http://{addr}/ in a browser, or: plainsock chat ws://{addr}/ws"
+        );
+    }
+    server.wait();
+    Ok(())
+}
+
+/// Reads `serve`'s flags into a config; any unknown flag or bad value is an error.
+fn parse_serve(args: &[String]) -> Result<ServerConfig, String> {
+    let mut config = ServerConfig::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        if flag == "--quiet" {
+            config.quiet = true;
+            continue;
+        }
+        if flag == "-h" || flag == "--help" {
+            print!("{HELP}");
+            std::process::exit(0);
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value (see plainsock --help)"))?;
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag} takes a whole number, not '{value}'"))
+        };
+        let addr = || (value != "off").then(|| value.clone());
+        match flag.as_str() {
+            "--tcp" => config.tcp = addr(),
+            "--udp" => config.udp = addr(),
+            "--ws" => config.ws = addr(),
+            "--max-conns" => config.max_conns = number()? as usize,
+            "--max-udp-peers" => config.max_udp_peers = number()? as usize,
+            "--max-line" => config.max_line = number()? as usize,
+            "--udp-idle" => config.udp_idle = Duration::from_secs(number()?),
+            "--write-timeout" => config.write_timeout = Duration::from_millis(number()?.max(1)),
+            "--ping-interval" => config.ping_interval = Duration::from_secs(number()?.max(1)),
+            "--pong-timeout" => config.pong_timeout = Duration::from_secs(number()?.max(1)),
+            "--handshake-timeout" => {
+                config.handshake_timeout = Duration::from_secs(number()?.max(1))
+            }
+            "--max-head" => config.max_head = number()? as usize,
+            "--allow-origin" => config
+                .allow_origins
+                .push(value.trim_end_matches('/').to_string()),
+            "--writers" => config.writers = (number()? as usize).clamp(1, 64),
+            _ => return Err(format!("unknown option '{flag}' (see plainsock --help)")),
+        }
+    }
+    Ok(config)
 }

@@ -37,7 +37,13 @@ impl Opcode {
 
 /// Appends one frame (header, then payload, masked if `mask_key` is given) to `out`.
 /// Servers send unmasked frames, clients masked ones (RFC 6455 §5.1).
-pub fn encode(fin: bool, opcode: Opcode, mask_key: Option<[u8; 4]>, payload: &[u8], out: &mut Vec<u8>) {
+pub fn encode(
+    fin: bool,
+    opcode: Opcode,
+    mask_key: Option<[u8; 4]>,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) {
     let first = if fin { 0x80 } else { 0 } | opcode.as_u8();
     let mask_bit = if mask_key.is_some() { 0x80 } else { 0 };
     out.reserve(14 + payload.len());

@@ -1,0 +1,85 @@
+//! Every limit, timeout and cap of the chat server, with its default, in one place.
+//!
+//! The README's "Limits and defaults" table mirrors [`ServerConfig::default`]; the CLI flags in
+//! `main.rs` set these fields.
+
+use std::time::Duration;
+
+/// How `plainsock serve` behaves. `None` for a listener address turns that transport off.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// TCP chat listener (`--tcp`), default `127.0.0.1:7000`.
+    pub tcp: Option<String>,
+    /// UDP chat socket (`--udp`), default `127.0.0.1:7001`.
+    pub udp: Option<String>,
+    /// HTTP + WebSocket listener (`--ws`), default `127.0.0.1:8080`.
+    pub ws: Option<String>,
+    /// Members across all transports (`--max-conns`); over it a client is refused.
+    pub max_conns: usize,
+    /// UDP peers remembered at once (`--max-udp-peers`): spoofed source addresses cannot grow
+    /// the peer table past this.
+    pub max_udp_peers: usize,
+    /// Longest chat line in bytes, without its newline (`--max-line`).
+    pub max_line: usize,
+    /// A UDP peer that sent nothing for this long has left (`--udp-idle`).
+    pub udp_idle: Duration,
+    /// A member whose socket accepts no bytes for this long is too slow and is dropped
+    /// (`--write-timeout`). The kernel's send buffer is the member's queue.
+    pub write_timeout: Duration,
+    /// Room messages a newcomer is shown.
+    pub history: usize,
+    /// A quiet WebSocket member is pinged after this long (`--ping-interval`) ...
+    pub ping_interval: Duration,
+    /// ... and dropped if no frame arrives within this much more (`--pong-timeout`).
+    pub pong_timeout: Duration,
+    /// An HTTP request head must arrive within this long (`--handshake-timeout`), against slow-loris.
+    pub handshake_timeout: Duration,
+    /// Largest HTTP request head in bytes (`--max-head`); larger gets 431.
+    pub max_head: usize,
+    /// Extra page origins allowed to open `/ws` besides the server's own (`--allow-origin`).
+    pub allow_origins: Vec<String>,
+    /// Writer threads that send to all members (`--writers`).
+    pub writers: usize,
+    /// No join/leave log lines on stderr (`--quiet`).
+    pub quiet: bool,
+    /// Test-only: a chat line `/panic` panics the member's thread, to prove panics are contained.
+    #[doc(hidden)]
+    pub fault_injection: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            tcp: Some("127.0.0.1:7000".into()),
+            udp: Some("127.0.0.1:7001".into()),
+            ws: Some("127.0.0.1:8080".into()),
+            max_conns: 10_000,
+            max_udp_peers: 1_000,
+            max_line: 8 * 1024,
+            udp_idle: Duration::from_secs(600),
+            write_timeout: Duration::from_secs(2),
+            history: 20,
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            max_head: 8 * 1024,
+            allow_origins: Vec::new(),
+            writers: 4,
+            quiet: false,
+            fault_injection: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Every listener on `127.0.0.1:0` (a free port each), logs off: what tests want.
+    pub fn ephemeral() -> Self {
+        ServerConfig {
+            tcp: Some("127.0.0.1:0".into()),
+            udp: Some("127.0.0.1:0".into()),
+            ws: Some("127.0.0.1:0".into()),
+            quiet: true,
+            ..ServerConfig::default()
+        }
+    }
+}

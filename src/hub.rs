@@ -1,0 +1,455 @@
+//! The room: one hub thread that every transport talks to over crossbeam channels.
+//!
+//! Transports only translate. A reader thread turns its wire format into [`Member::say`], and an
+//! [`Outlet`] turns a line back into the wire format. Everything in between (nicks, commands,
+//! history, the order of messages, who gets what) happens here, on one thread, so every member
+//! sees the room's lines in the same order and no transport has a broadcast loop of its own.
+//!
+//! ```text
+//!  tcp reader ─┐                          ┌─ writer lane 0 ─→ members 0, 4, 8 …
+//!  udp loop   ─┼─ Event ─→ hub (one room) ─┼─ writer lane 1 ─→ members 1, 5, 9 …
+//!  ws reader  ─┘   bounded                 └─ …   (writer.rs)
+//! ```
+
+use crate::chat::{self, Input};
+use crate::writer::{Eviction, WriterPool};
+use crossbeam_channel::{Receiver, Sender, select};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+
+pub type MemberId = u64;
+
+/// Lines from readers waiting for the hub; when full, readers wait (backpressure).
+const EVENT_CAPACITY: usize = 4096;
+/// `/who` names at most this many members, then says how many more.
+const WHO_LIMIT: usize = 50;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+    WebSocket,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::WebSocket => "websocket",
+        })
+    }
+}
+
+/// One line leaving the hub, encoded once for every transport, then shared by every writer.
+pub struct Outgoing {
+    /// The line and its `\n`: what a TCP member receives. A UDP datagram is the line alone.
+    wire: Box<[u8]>,
+    /// The same line as one unmasked WebSocket text frame (RFC 6455 §5.6).
+    ws_frame: Box<[u8]>,
+}
+
+impl Outgoing {
+    pub fn new(line: String) -> Arc<Outgoing> {
+        let mut ws_frame = Vec::new();
+        crate::ws::frame::encode(
+            true,
+            crate::ws::frame::Opcode::Text,
+            None,
+            line.as_bytes(),
+            &mut ws_frame,
+        );
+        let mut wire = line.into_bytes();
+        wire.push(b'\n');
+        Arc::new(Outgoing {
+            wire: wire.into(),
+            ws_frame: ws_frame.into(),
+        })
+    }
+
+    /// The line without its newline.
+    pub fn line(&self) -> &str {
+        // Built from a `String` plus b'\n', so this cannot fail; an empty str would only hide a bug.
+        std::str::from_utf8(&self.wire[..self.wire.len() - 1]).unwrap_or_default()
+    }
+
+    /// The line followed by `\n`.
+    pub fn tcp_bytes(&self) -> &[u8] {
+        &self.wire
+    }
+
+    /// The line as one datagram, without a newline.
+    pub fn datagram(&self) -> &[u8] {
+        &self.wire[..self.wire.len() - 1]
+    }
+
+    /// The line as a WebSocket text frame.
+    pub fn ws_frame(&self) -> &[u8] {
+        &self.ws_frame
+    }
+}
+
+/// Why the hub closes a member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Farewell {
+    /// The member typed `/quit`.
+    Quit,
+    /// Its socket stopped accepting bytes (it does not read).
+    TooSlow,
+    /// The server is stopping.
+    Shutdown,
+    /// Its transport saw bad input; the text says what.
+    Fault(String),
+}
+
+impl Farewell {
+    /// The notice line a member gets, where its socket still takes one.
+    pub fn notice(&self) -> String {
+        chat::notice(match self {
+            Farewell::Quit => "bye",
+            Farewell::TooSlow => "error: you are not reading fast enough; disconnected",
+            Farewell::Shutdown => "server shutting down",
+            Farewell::Fault(why) => why,
+        })
+    }
+}
+
+/// How the hub reaches one member: its transport's writing side. Called only by writer lanes.
+pub trait Outlet: Send + Sync {
+    /// Writes these lines, in order. An error means the member is gone or too slow.
+    fn send(&self, lines: &[Arc<Outgoing>]) -> io::Result<()>;
+    /// Says goodbye where the socket still takes it, then closes, so the member's reader wakes.
+    fn close(&self, why: &Farewell);
+}
+
+enum Event {
+    Join {
+        id: MemberId,
+        transport: Transport,
+        peer: SocketAddr,
+        outlet: Arc<dyn Outlet>,
+    },
+    Line {
+        id: MemberId,
+        text: String,
+    },
+    Tell {
+        id: MemberId,
+        text: String,
+    },
+    Kick {
+        id: MemberId,
+        why: String,
+    },
+    Leave {
+        id: MemberId,
+    },
+    Count(Sender<usize>),
+    Shutdown,
+}
+
+/// The transports' handle on the room. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    events: Sender<Event>,
+    next_id: Arc<AtomicU64>,
+}
+
+/// A member's place in the room, held by its reader. Dropping it leaves the room.
+pub struct Member {
+    id: MemberId,
+    events: Sender<Event>,
+}
+
+impl Member {
+    pub fn id(&self) -> MemberId {
+        self.id
+    }
+
+    /// A line the member typed: a message or a command.
+    pub fn say(&self, text: String) {
+        let _ = self.events.send(Event::Line { id: self.id, text });
+    }
+
+    /// A notice for this member only (e.g. "your line was not UTF-8").
+    pub fn tell(&self, text: &str) {
+        let _ = self.events.send(Event::Tell {
+            id: self.id,
+            text: chat::notice(text),
+        });
+    }
+
+    /// The transport gives up on this member: it is told why and closed.
+    pub fn kick(&self, why: &str) {
+        let _ = self.events.send(Event::Kick {
+            id: self.id,
+            why: chat::notice(why),
+        });
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.events.send(Event::Leave { id: self.id });
+    }
+}
+
+impl Hub {
+    /// Starts the hub thread and its writer lanes.
+    pub fn start(
+        history: usize,
+        writers: usize,
+        log: crate::server::Log,
+    ) -> io::Result<(Hub, JoinHandle<()>)> {
+        let (events, inbox) = crossbeam_channel::bounded(EVENT_CAPACITY);
+        let (evicted, evictions) = crossbeam_channel::unbounded();
+        let writers = WriterPool::start(writers, evicted)?;
+        let room = Room {
+            members: HashMap::new(),
+            history: VecDeque::new(),
+            history_len: history,
+            writers,
+            log,
+        };
+        let thread = thread::Builder::new()
+            .name("hub".into())
+            .spawn(move || room.run(inbox, evictions))?;
+        Ok((
+            Hub {
+                events,
+                next_id: Arc::new(AtomicU64::new(1)),
+            },
+            thread,
+        ))
+    }
+
+    /// Adds a member; it is greeted, shown the recent history, and announced to the room.
+    pub fn join(&self, transport: Transport, peer: SocketAddr, outlet: Arc<dyn Outlet>) -> Member {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let _ = self.events.send(Event::Join {
+            id,
+            transport,
+            peer,
+            outlet,
+        });
+        Member {
+            id,
+            events: self.events.clone(),
+        }
+    }
+
+    /// Members in the room now (after every event sent before this call).
+    pub fn member_count(&self) -> usize {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.events.send(Event::Count(tx)).is_err() {
+            return 0;
+        }
+        rx.recv().unwrap_or(0)
+    }
+
+    /// Says goodbye to every member, closes them, and ends the hub thread.
+    pub fn shutdown(&self) {
+        let _ = self.events.send(Event::Shutdown);
+    }
+}
+
+struct MemberInfo {
+    nick: String,
+    transport: Transport,
+    peer: SocketAddr,
+}
+
+struct Room {
+    members: HashMap<MemberId, MemberInfo>,
+    history: VecDeque<Arc<Outgoing>>,
+    history_len: usize,
+    writers: WriterPool,
+    log: crate::server::Log,
+}
+
+impl Room {
+    fn run(mut self, inbox: Receiver<Event>, evictions: Receiver<Eviction>) {
+        loop {
+            select! {
+                recv(inbox) -> event => match event {
+                    Ok(Event::Shutdown) | Err(_) => break,
+                    Ok(event) => self.handle(event),
+                },
+                recv(evictions) -> eviction => {
+                    if let Ok(Eviction { id, kind }) = eviction {
+                        let slow = matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut);
+                        self.remove(id, None, if slow { "dropped: too slow" } else { "left" });
+                    }
+                }
+            }
+        }
+        for id in self.members.keys().copied().collect::<Vec<_>>() {
+            self.writers.remove(id, Some(Farewell::Shutdown));
+        }
+        self.writers.stop();
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Join {
+                id,
+                transport,
+                peer,
+                outlet,
+            } => self.join(id, transport, peer, outlet),
+            Event::Line { id, text } => self.line(id, &text),
+            Event::Tell { id, text } => self.tell(id, text),
+            Event::Kick { id, why } => self.remove(id, Some(Farewell::Fault(why)), "left"),
+            Event::Leave { id } => self.remove(id, None, "left"),
+            Event::Count(reply) => {
+                let _ = reply.send(self.members.len());
+            }
+            Event::Shutdown => {}
+        }
+    }
+
+    fn join(
+        &mut self,
+        id: MemberId,
+        transport: Transport,
+        peer: SocketAddr,
+        outlet: Arc<dyn Outlet>,
+    ) {
+        let nick = self.free_guest_nick(id);
+        self.log
+            .line(format_args!("{peer} joined over {transport} as {nick}"));
+        self.writers.add(id, outlet);
+        self.members.insert(
+            id,
+            MemberInfo {
+                nick: nick.clone(),
+                transport,
+                peer,
+            },
+        );
+        let online = self.members.len();
+        self.tell(
+            id,
+            chat::notice(&format!(
+                "welcome, you are {nick} ({online} online; /help for commands)"
+            )),
+        );
+        for line in &self.history {
+            self.writers.to(id, line);
+        }
+        self.broadcast(chat::notice(&format!("{nick} joined ({online} online)")));
+    }
+
+    fn free_guest_nick(&self, id: MemberId) -> String {
+        let mut nick = format!("guest-{id}");
+        let mut n = 1;
+        while self.nick_taken(&nick) {
+            n += 1;
+            nick = format!("guest-{id}-{n}");
+        }
+        nick
+    }
+
+    fn nick_taken(&self, nick: &str) -> bool {
+        self.members
+            .values()
+            .any(|m| m.nick.eq_ignore_ascii_case(nick))
+    }
+
+    fn line(&mut self, id: MemberId, text: &str) {
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        match chat::parse_line(text) {
+            Input::Empty | Input::Panic => {}
+            Input::Text(text) => {
+                let line = Outgoing::new(chat::message(&member.nick, &chat::clean(text)));
+                if self.history_len > 0 {
+                    if self.history.len() == self.history_len {
+                        self.history.pop_front();
+                    }
+                    self.history.push_back(line.clone());
+                }
+                self.writers.broadcast(&line);
+            }
+            Input::Nick(new) => match chat::check_nick(new) {
+                Err(why) => self.tell(id, chat::notice(&format!("error: {why}"))),
+                Ok(()) if member.nick == new => {}
+                Ok(()) if self.nick_taken(new) && !member.nick.eq_ignore_ascii_case(new) => {
+                    self.tell(id, chat::notice(&format!("error: the nick {new} is taken")))
+                }
+                Ok(()) => {
+                    if let Some(member) = self.members.get_mut(&id) {
+                        let was = std::mem::replace(&mut member.nick, new.to_string());
+                        self.broadcast(chat::notice(&format!("{was} is now {new}")));
+                    }
+                }
+            },
+            Input::Who => {
+                let mut names: Vec<String> = self
+                    .members
+                    .values()
+                    .take(WHO_LIMIT)
+                    .map(|m| format!("{} ({})", m.nick, m.transport))
+                    .collect();
+                names.sort();
+                let more = self.members.len().saturating_sub(WHO_LIMIT);
+                let tail = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                self.tell(
+                    id,
+                    chat::notice(&format!(
+                        "{} online: {}{tail}",
+                        self.members.len(),
+                        names.join(", ")
+                    )),
+                );
+            }
+            Input::Help => {
+                for line in chat::HELP {
+                    self.tell(id, line.to_string());
+                }
+            }
+            Input::Quit => self.remove(id, Some(Farewell::Quit), "left"),
+            Input::Unknown(word) => self.tell(
+                id,
+                chat::notice(&format!("error: unknown command /{word} (try /help)")),
+            ),
+        }
+    }
+
+    fn tell(&self, id: MemberId, line: String) {
+        if self.members.contains_key(&id) {
+            self.writers.to(id, &Outgoing::new(line));
+        }
+    }
+
+    fn broadcast(&self, line: String) {
+        self.writers.broadcast(&Outgoing::new(line));
+    }
+
+    /// Takes a member out of the room (once: later leaves for the same id are ignored).
+    fn remove(&mut self, id: MemberId, farewell: Option<Farewell>, how: &str) {
+        let Some(member) = self.members.remove(&id) else {
+            return;
+        };
+        self.writers.remove(id, farewell);
+        self.log.line(format_args!(
+            "{} {how} ({}, {})",
+            member.nick, member.peer, member.transport
+        ));
+        let online = self.members.len();
+        self.broadcast(chat::notice(&format!(
+            "{} {how} ({online} online)",
+            member.nick
+        )));
+    }
+}

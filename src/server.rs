@@ -1,0 +1,410 @@
+//! `plainsock serve`: binds the listeners, starts the hub, and stops it all again.
+//!
+//! Also what the transports share: the member cap (`--max-conns`), the registry of live
+//! connection threads (so [`Server::shutdown`] can wake and join them), and the accept loop,
+//! written once for the TCP chat port and the HTTP/WebSocket port.
+
+use crate::config::ServerConfig;
+use crate::hub::Hub;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Stack of a connection thread. Its buffers live on the heap, so a small stack is plenty, and
+/// 10,000 of them stay cheap (only touched pages count towards RSS anyway).
+const CONNECTION_STACK: usize = 256 * 1024;
+/// How long `shutdown` waits for connection threads to end.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Join/leave lines on stderr, unless `--quiet`.
+#[derive(Clone, Copy)]
+pub struct Log {
+    pub quiet: bool,
+}
+
+impl Log {
+    pub fn line(&self, args: fmt::Arguments<'_>) {
+        if !self.quiet {
+            eprintln!("{args}");
+        }
+    }
+}
+
+/// Members across all transports, against `--max-conns`.
+pub(crate) struct Slots {
+    used: AtomicUsize,
+    max: usize,
+}
+
+/// One member's place under the cap; dropping it frees the place.
+pub(crate) struct Slot(Arc<Slots>);
+
+impl Slots {
+    pub fn new(max: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            used: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    pub fn try_take(self: &Arc<Self>) -> Option<Slot> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.used.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Every live connection thread and its socket: shutdown closes the sockets (which wakes a
+/// thread blocked in `read`) and waits until the count is zero.
+#[derive(Default)]
+pub(crate) struct Connections {
+    live: Mutex<HashMap<u64, Arc<TcpStream>>>,
+    ended: Condvar,
+    next: AtomicU64,
+}
+
+/// A registered connection; dropped when its thread ends.
+pub(crate) struct Registered<'a> {
+    id: u64,
+    all: &'a Connections,
+}
+
+impl Connections {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<TcpStream>>> {
+        // A panic while holding this lock cannot leave the map half-changed, so a poisoned
+        // lock is still a good map.
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn register(&self, stream: Arc<TcpStream>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, stream);
+        id
+    }
+
+    fn guard(&self, id: u64) -> Registered<'_> {
+        Registered { id, all: self }
+    }
+
+    fn forget(&self, id: u64) {
+        let mut live = self.lock();
+        live.remove(&id);
+        if live.is_empty() {
+            self.ended.notify_all();
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn close_all(&self) {
+        for stream in self.lock().values() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn wait_until_empty(&self, deadline: Instant) -> bool {
+        let mut live = self.lock();
+        while !live.is_empty() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            live = match self.ended.wait_timeout(live, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.all.forget(self.id);
+    }
+}
+
+/// What every transport thread can reach.
+pub(crate) struct Context {
+    pub config: ServerConfig,
+    pub hub: Hub,
+    pub slots: Arc<Slots>,
+    pub connections: Connections,
+    pub stopping: AtomicBool,
+    pub log: Log,
+}
+
+/// What a connection thread runs, given its socket.
+pub(crate) type Handler = fn(&Arc<TcpStream>, SocketAddr, &Arc<Context>);
+
+/// The accept loop: accept, register, hand off to a new thread, repeat. It does nothing else,
+/// so it keeps up with a storm of connects (std's listen backlog is only 128).
+pub(crate) fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    name: &'static str,
+    handler: Handler,
+) {
+    let mut backoff = Duration::ZERO;
+    loop {
+        let accepted = listener.accept();
+        if ctx.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let (stream, peer) = match accepted {
+            Ok(conn) => {
+                backoff = Duration::ZERO;
+                conn
+            }
+            Err(e) => {
+                // EMFILE (too many open files) and friends: the queue keeps the connection until a
+                // descriptor frees up, so wait a little instead of spinning on the same error.
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_millis(500));
+                ctx.log.line(format_args!(
+                    "{name}: accept failed: {e}; retrying in {backoff:?}"
+                ));
+                thread::sleep(backoff);
+                continue;
+            }
+        };
+        let stream = Arc::new(stream);
+        let id = ctx.connections.register(stream.clone());
+        let thread_ctx = ctx.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("{name} {peer}"))
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                let _registered = thread_ctx.connections.guard(id);
+                let outcome =
+                    panic::catch_unwind(AssertUnwindSafe(|| handler(&stream, peer, &thread_ctx)));
+                if outcome.is_err() {
+                    // The member (if any) already left: its `Member` was dropped while unwinding.
+                    thread_ctx.log.line(format_args!(
+                        "{name}: the thread for {peer} panicked; connection closed"
+                    ));
+                }
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            });
+        if let Err(e) = spawned {
+            // No thread for this one connection: refuse it, keep serving everyone else.
+            ctx.connections.forget(id);
+            ctx.log.line(format_args!(
+                "{name}: cannot start a thread for {peer}: {e}; refused"
+            ));
+        }
+    }
+}
+
+/// Binding failed: which address and why, in one line.
+#[derive(Debug)]
+pub struct BindError {
+    pub what: &'static str,
+    pub addr: String,
+    pub error: io::Error,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot bind the {} listener to {}: {}",
+            self.what, self.addr, self.error
+        )
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// A running chat server. Dropping it shuts it down.
+pub struct Server {
+    ctx: Arc<Context>,
+    tcp: Option<SocketAddr>,
+    udp: Option<SocketAddr>,
+    ws: Option<SocketAddr>,
+    accept_threads: Vec<JoinHandle<()>>,
+    udp_thread: Option<JoinHandle<()>>,
+    hub_thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds every configured listener (all or nothing), then starts serving.
+    pub fn start(config: ServerConfig) -> Result<Server, BindError> {
+        fn bind_err(what: &'static str, addr: &str) -> impl FnOnce(io::Error) -> BindError {
+            let addr = addr.to_string();
+            move |error| BindError { what, addr, error }
+        }
+        let tcp = match &config.tcp {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(bind_err("TCP", addr))?),
+            None => None,
+        };
+        let udp = match &config.udp {
+            Some(addr) => Some(UdpSocket::bind(addr).map_err(bind_err("UDP", addr))?),
+            None => None,
+        };
+        let ws = match &config.ws {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(bind_err("WebSocket", addr))?),
+            None => None,
+        };
+        let log = Log {
+            quiet: config.quiet,
+        };
+        let internal = |error| BindError {
+            what: "hub",
+            addr: String::new(),
+            error,
+        };
+        let (hub, hub_thread) =
+            Hub::start(config.history, config.writers, log).map_err(internal)?;
+        let ctx = Arc::new(Context {
+            slots: Slots::new(config.max_conns),
+            config,
+            hub,
+            connections: Connections::default(),
+            stopping: AtomicBool::new(false),
+            log,
+        });
+        let mut server = Server {
+            tcp: tcp.as_ref().and_then(|l| l.local_addr().ok()),
+            udp: udp.as_ref().and_then(|s| s.local_addr().ok()),
+            ws: ws.as_ref().and_then(|l| l.local_addr().ok()),
+            ctx,
+            accept_threads: Vec::new(),
+            udp_thread: None,
+            hub_thread: Some(hub_thread),
+        };
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(internal)
+        };
+        if let Some(listener) = tcp {
+            let ctx = server.ctx.clone();
+            let thread = spawn(
+                "tcp-accept",
+                Box::new(move || accept_loop(listener, ctx, "tcp", crate::tcp::serve)),
+            )?;
+            server.accept_threads.push(thread);
+        }
+        if let Some(listener) = ws {
+            let ctx = server.ctx.clone();
+            let thread = spawn(
+                "ws-accept",
+                Box::new(move || accept_loop(listener, ctx, "ws", crate::web::serve)),
+            )?;
+            server.accept_threads.push(thread);
+        }
+        if let Some(socket) = udp {
+            let ctx = server.ctx.clone();
+            server.udp_thread = Some(spawn(
+                "udp",
+                Box::new(move || crate::udp::serve(socket, ctx)),
+            )?);
+        }
+        Ok(server)
+    }
+
+    /// The TCP chat listener's real address (port 0 resolved).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp
+    }
+
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp
+    }
+
+    /// The HTTP + WebSocket listener's real address.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws
+    }
+
+    /// Members in the room now.
+    pub fn member_count(&self) -> usize {
+        self.ctx.hub.member_count()
+    }
+
+    /// Connection threads alive now (TCP and WebSocket; UDP peers have none).
+    pub fn connection_threads(&self) -> usize {
+        self.ctx.connections.count()
+    }
+
+    /// Blocks until the server stops (it does not, unless another thread shuts it down).
+    pub fn wait(mut self) {
+        for thread in self.accept_threads.drain(..) {
+            let _ = thread.join();
+        }
+        if let Some(thread) = self.udp_thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops accepting, says goodbye to every member (`* server shutting down`, WebSocket close
+    /// 1001), closes every socket and joins every thread, within a bounded time.
+    /// Returns false if some connection thread was still running after the grace period.
+    pub fn shutdown(mut self) -> bool {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> bool {
+        if self.ctx.stopping.swap(true, Ordering::AcqRel) {
+            return true;
+        }
+        // A blocked accept() only returns for a connection: make one to each listener.
+        for addr in [self.tcp, self.ws].into_iter().flatten() {
+            let _ = TcpStream::connect_timeout(&loopback(addr), Duration::from_secs(1));
+        }
+        for thread in self.accept_threads.drain(..) {
+            let _ = thread.join();
+        }
+        self.ctx.hub.shutdown();
+        if let Some(thread) = self.hub_thread.take() {
+            let _ = thread.join();
+        }
+        if let (Some(addr), Some(thread)) = (self.udp, self.udp_thread.take()) {
+            if let Ok(socket) = UdpSocket::bind((loopback(addr).ip(), 0)) {
+                let _ = socket.send_to(b"", loopback(addr));
+            }
+            let _ = thread.join();
+        }
+        self.ctx.connections.close_all();
+        self.ctx
+            .connections
+            .wait_until_empty(Instant::now() + SHUTDOWN_GRACE)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where to reach a listener from this machine: a wildcard address (0.0.0.0) means loopback.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}

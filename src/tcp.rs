@@ -1,0 +1,215 @@
+//! TCP chat: one listening port, one socket and one thread per client ("one door, many ears").
+//!
+//! The accept loop (`server::accept_loop`) hands each connection to [`serve`] on its own thread.
+//! That thread only reads: it cuts the byte stream into lines and gives them to the hub. The
+//! hub's writer lanes write to the same socket through a shared `Arc<TcpStream>` (`&TcpStream` is
+//! `Read + Write`), so a member costs one thread and one file descriptor.
+
+use crate::hub::{Farewell, Outgoing, Outlet, Transport};
+use crate::server::Context;
+use crate::writer::write_all_vectored;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the TCP chat port answers when the room is full.
+pub const SERVER_FULL: &[u8] = b"* server full\n";
+
+/// Serves one TCP chat member until it leaves (runs on the connection's own thread).
+pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context>) {
+    let Some(_slot) = ctx.slots.try_take() else {
+        let _ = (&**stream).write_all(SERVER_FULL);
+        return;
+    };
+    // Chat lines are small and interactive: send each at once instead of waiting to fill a
+    // segment (Nagle's algorithm).
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(ctx.config.write_timeout));
+    let member = ctx
+        .hub
+        .join(Transport::Tcp, peer, Arc::new(TcpOutlet(stream.clone())));
+    let mut lines = LineReader::new(ctx.config.max_line);
+    loop {
+        match lines.next_line(&mut &**stream) {
+            Ok(Some(line)) => match String::from_utf8(line) {
+                Ok(text) if ctx.config.fault_injection && text == "/panic" => {
+                    panic!("fault injection: /panic from {peer}")
+                }
+                Ok(text) => member.say(text),
+                Err(_) => member.tell("error: that line was not UTF-8; dropped"),
+            },
+            // The peer sent FIN (it closed, or shut down its writing half): it left.
+            Ok(None) => break,
+            Err(LineError::TooLong) => {
+                member.kick(&format!(
+                    "error: line longer than {} bytes; closing",
+                    ctx.config.max_line
+                ));
+                break;
+            }
+            Err(LineError::Io(_)) => break,
+        }
+    }
+}
+
+/// The hub's way to write to a TCP member: lines, each with its `\n`.
+pub(crate) struct TcpOutlet(pub Arc<TcpStream>);
+
+impl Outlet for TcpOutlet {
+    fn send(&self, lines: &[Arc<Outgoing>]) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = lines
+            .iter()
+            .map(|line| IoSlice::new(line.tcp_bytes()))
+            .collect();
+        write_all_vectored(&*self.0, &mut slices)
+    }
+
+    fn close(&self, why: &Farewell) {
+        if *why == Farewell::TooSlow {
+            // Its send buffer is full: try once, briefly, rather than wait out another timeout.
+            let _ = self.0.set_write_timeout(Some(Duration::from_millis(1)));
+        }
+        let _ = (&*self.0).write_all(format!("{}\n", why.notice()).as_bytes());
+        let _ = self.0.shutdown(Shutdown::Both);
+    }
+}
+
+#[derive(Debug)]
+pub enum LineError {
+    /// No newline within the limit: the peer is not speaking a line protocol, or is hostile.
+    TooLong,
+    Io(io::Error),
+}
+
+/// Cuts a byte stream into lines of at most `max` bytes. TCP has no message boundaries: one
+/// `read` may return half a line or ten lines, so bytes wait here until their `\n` arrives.
+pub struct LineReader {
+    buf: Vec<u8>,
+    /// Bytes before this were searched for `\n` already (so a long line is scanned once).
+    scanned: usize,
+    max: usize,
+    eof: bool,
+}
+
+impl LineReader {
+    pub fn new(max: usize) -> LineReader {
+        LineReader {
+            buf: Vec::new(),
+            scanned: 0,
+            max,
+            eof: false,
+        }
+    }
+
+    /// The next line without its `\n` (or `\r\n`); `None` once the peer has closed and every
+    /// line was returned. A last line without a newline is still a line.
+    pub fn next_line(&mut self, r: &mut impl Read) -> Result<Option<Vec<u8>>, LineError> {
+        loop {
+            if let Some(at) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+                let end = self.scanned + at;
+                if end > self.max + 1 {
+                    return Err(LineError::TooLong);
+                }
+                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if line.len() > self.max {
+                    return Err(LineError::TooLong);
+                }
+                self.scanned = 0;
+                return Ok(Some(line));
+            }
+            self.scanned = self.buf.len();
+            // `max` bytes, an optional `\r`, and the `\n` still to come.
+            if self.buf.len() > self.max + 1 {
+                return Err(LineError::TooLong);
+            }
+            if self.eof {
+                self.scanned = 0;
+                return Ok((!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf)));
+            }
+            let mut chunk = [0u8; 4096];
+            match r.read(&mut chunk) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LineError::Io(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its bytes `step` at a time, like a network that splits writes anywhere.
+    struct Chunks<'a>(&'a [u8], usize);
+    impl Read for Chunks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn lines(input: &[u8], step: usize, max: usize) -> Result<Vec<Vec<u8>>, String> {
+        let mut reader = LineReader::new(max);
+        let mut input = Chunks(input, step);
+        let mut out = Vec::new();
+        loop {
+            match reader.next_line(&mut input) {
+                Ok(Some(line)) => out.push(line),
+                Ok(None) => return Ok(out),
+                Err(e) => return Err(format!("{e:?} after {} lines", out.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn lines_come_out_whole_however_the_stream_is_cut() {
+        for step in [1, 2, 3, 7, 4096] {
+            let got = lines(b"hello\r\nworld\n\nlast", step, 100).unwrap();
+            assert_eq!(
+                got,
+                vec![
+                    b"hello".to_vec(),
+                    b"world".to_vec(),
+                    b"".to_vec(),
+                    b"last".to_vec()
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_may_be_exactly_the_limit_but_not_one_byte_more() {
+        let mut ok = vec![b'a'; 8];
+        ok.extend_from_slice(b"\r\n");
+        assert_eq!(lines(&ok, 3, 8).unwrap(), vec![vec![b'a'; 8]]);
+        let mut long = vec![b'a'; 9];
+        long.push(b'\n');
+        for step in [1, 4096] {
+            assert_eq!(lines(&long, step, 8).unwrap_err(), "TooLong after 0 lines");
+        }
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_without_reading_it_all() {
+        let endless = vec![b'x'; 1 << 20];
+        let mut reader = LineReader::new(8192);
+        let mut input = Chunks(&endless, 4096);
+        assert!(matches!(
+            reader.next_line(&mut input),
+            Err(LineError::TooLong)
+        ));
+        assert!(
+            input.0.len() > endless.len() - 16 * 1024,
+            "read far past the limit"
+        );
+    }
+}

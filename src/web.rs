@@ -1,0 +1,12 @@
+//! The HTTP + WebSocket port (placeholder until the browser chat lands).
+
+use crate::server::Context;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+
+pub(crate) fn serve(stream: &Arc<TcpStream>, _peer: SocketAddr, _ctx: &Arc<Context>) {
+    let _ = (&**stream).write_all(
+        b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+}
