@@ -103,9 +103,12 @@ impl Connections {
         Registered { id, all: self }
     }
 
+    /// Unregisters a connection and closes its socket (both directions: the peer sees FIN).
     fn forget(&self, id: u64) {
         let mut live = self.lock();
-        live.remove(&id);
+        if let Some(stream) = live.remove(&id) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
         if live.is_empty() {
             self.ended.notify_all();
         }
@@ -155,62 +158,91 @@ pub(crate) struct Context {
 /// What a connection thread runs, given its socket.
 pub(crate) type Handler = fn(&Arc<TcpStream>, SocketAddr, &Arc<Context>);
 
-/// The accept loop: accept, register, hand off to a new thread, repeat. It does nothing else,
-/// so it keeps up with a storm of connects (std's listen backlog is only 128).
+/// Connections still in their HTTP handshake may exceed `max_conns` by this many before new
+/// ones are turned away at the door, so the thread count stays bounded under a flood.
+pub(crate) const HANDSHAKE_HEADROOM: usize = 256;
+
+/// The accept loop: accept, hand off, repeat. It does nothing else, so it keeps up with a storm
+/// of connects (std's listen backlog is only 128). Returns once `stopping` is set and the loop
+/// is woken by one more connection.
 pub(crate) fn accept_loop(
-    listener: TcpListener,
-    ctx: Arc<Context>,
-    name: &'static str,
-    handler: Handler,
+    listener: &TcpListener,
+    stopping: &AtomicBool,
+    name: &str,
+    log: Log,
+    mut hand_off: impl FnMut(TcpStream, SocketAddr),
 ) {
     let mut backoff = Duration::ZERO;
     loop {
         let accepted = listener.accept();
-        if ctx.stopping.load(Ordering::Acquire) {
+        if stopping.load(Ordering::Acquire) {
             return;
         }
-        let (stream, peer) = match accepted {
-            Ok(conn) => {
+        match accepted {
+            Ok((stream, peer)) => {
                 backoff = Duration::ZERO;
-                conn
+                hand_off(stream, peer);
             }
             Err(e) => {
-                // EMFILE (too many open files) and friends: the queue keeps the connection until a
-                // descriptor frees up, so wait a little instead of spinning on the same error.
+                // EMFILE (too many open files) and friends: the kernel keeps the connection
+                // queued until a descriptor frees up, so wait instead of spinning on the error.
                 backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_millis(500));
-                ctx.log.line(format_args!(
-                    "{name}: accept failed: {e}; retrying in {backoff:?}"
-                ));
+                log.line(format_args!("{name}: accept failed: {e}; retrying in {backoff:?}"));
                 thread::sleep(backoff);
-                continue;
             }
-        };
+        }
+    }
+}
+
+/// Runs `work` on a new thread named after the peer. A panic in it stops at this boundary: it
+/// is logged, and unwinding has already dropped (and so closed) what the thread held.
+pub(crate) fn spawn_connection(
+    name: &str,
+    peer: SocketAddr,
+    log: Log,
+    work: impl FnOnce() + Send + 'static,
+) -> io::Result<()> {
+    let label = format!("{name} {peer}");
+    thread::Builder::new()
+        .name(label.clone())
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || {
+            if panic::catch_unwind(AssertUnwindSafe(work)).is_err() {
+                log.line(format_args!("{label}: the connection thread panicked; connection closed"));
+            }
+        })
+        .map(drop)
+}
+
+/// The chat server's accept loop for one listener: cap the threads, register the socket (so
+/// shutdown can close it), and run `handler` on the connection's own thread.
+fn serve_listener(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    name: &'static str,
+    handler: Handler,
+    refuse: fn(&TcpStream),
+) {
+    let stopping = &ctx.stopping;
+    accept_loop(&listener, stopping, name, ctx.log, |stream, peer| {
+        if ctx.connections.count() >= ctx.config.max_conns + HANDSHAKE_HEADROOM {
+            refuse(&stream);
+            ctx.log.line(format_args!("{name}: {peer} refused: too many connections"));
+            return;
+        }
         let stream = Arc::new(stream);
         let id = ctx.connections.register(stream.clone());
         let thread_ctx = ctx.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("{name} {peer}"))
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                let _registered = thread_ctx.connections.guard(id);
-                let outcome =
-                    panic::catch_unwind(AssertUnwindSafe(|| handler(&stream, peer, &thread_ctx)));
-                if outcome.is_err() {
-                    // The member (if any) already left: its `Member` was dropped while unwinding.
-                    thread_ctx.log.line(format_args!(
-                        "{name}: the thread for {peer} panicked; connection closed"
-                    ));
-                }
-                let _ = stream.shutdown(std::net::Shutdown::Both);
-            });
-        if let Err(e) = spawned {
+        let work = move || {
+            let _registered = thread_ctx.connections.guard(id);
+            handler(&stream, peer, &thread_ctx);
+        };
+        if let Err(e) = spawn_connection(name, peer, ctx.log, work) {
             // No thread for this one connection: refuse it, keep serving everyone else.
             ctx.connections.forget(id);
-            ctx.log.line(format_args!(
-                "{name}: cannot start a thread for {peer}: {e}; refused"
-            ));
+            ctx.log.line(format_args!("{name}: cannot start a thread for {peer}: {e}; refused"));
         }
-    }
+    });
 }
 
 /// Binding failed: which address and why, in one line.
@@ -300,7 +332,7 @@ impl Server {
             let ctx = server.ctx.clone();
             let thread = spawn(
                 "tcp-accept",
-                Box::new(move || accept_loop(listener, ctx, "tcp", crate::tcp::serve)),
+                Box::new(move || serve_listener(listener, ctx, "tcp", crate::tcp::serve, crate::tcp::refuse)),
             )?;
             server.accept_threads.push(thread);
         }
@@ -308,7 +340,7 @@ impl Server {
             let ctx = server.ctx.clone();
             let thread = spawn(
                 "ws-accept",
-                Box::new(move || accept_loop(listener, ctx, "ws", crate::web::serve)),
+                Box::new(move || serve_listener(listener, ctx, "ws", crate::web::serve, crate::web::refuse)),
             )?;
             server.accept_threads.push(thread);
         }
@@ -398,7 +430,7 @@ impl Drop for Server {
 }
 
 /// Where to reach a listener from this machine: a wildcard address (0.0.0.0) means loopback.
-fn loopback(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn loopback(addr: SocketAddr) -> SocketAddr {
     let mut addr = addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {

@@ -1,26 +1,90 @@
 //! TCP chat: one listening port, one socket and one thread per client ("one door, many ears").
 //!
-//! The accept loop (`server::accept_loop`) hands each connection to [`serve`] on its own thread.
+//! The accept loop ([`TcpServer`], or the chat server's) hands each connection to [`serve`] on its own thread.
 //! That thread only reads: it cuts the byte stream into lines and gives them to the hub. The
 //! hub's writer lanes write to the same socket through a shared `Arc<TcpStream>` (`&TcpStream` is
 //! `Read + Write`), so a member costs one thread and one file descriptor.
 
 use crate::hub::{Farewell, Outgoing, Outlet, Transport};
-use crate::server::Context;
+use crate::server::{Context, Log, accept_loop, spawn_connection};
 use crate::writer::write_all_vectored;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// What the TCP chat port answers when the room is full.
 pub const SERVER_FULL: &[u8] = b"* server full\n";
 
+/// A thread-per-connection TCP server, the plain way: one listening socket (one port), an accept
+/// loop, and for every client its own socket and its own named thread running `handler`.
+pub struct TcpServer {
+    addr: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TcpServer {
+    /// Binds `addr` (port 0 picks a free port) and starts accepting.
+    pub fn start<F>(addr: impl ToSocketAddrs, handler: F) -> io::Result<TcpServer>
+    where
+        F: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(handler);
+        let flag = stopping.clone();
+        let accept = thread::Builder::new().name("tcp-accept".into()).spawn(move || {
+            let log = Log { quiet: false };
+            accept_loop(&listener, &flag, "tcp", log, |stream, peer| {
+                let handler = handler.clone();
+                if let Err(e) = spawn_connection("tcp", peer, log, move || handler(stream, peer)) {
+                    log.line(format_args!("tcp: no thread for {peer}: {e}; refused"));
+                }
+            })
+        })?;
+        Ok(TcpServer { addr, stopping, accept: Some(accept) })
+    }
+
+    /// The address it listens on, with the real port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting. Connections already open go on until their clients leave.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+        // accept() only returns for a connection, so make one.
+        let _ = TcpStream::connect_timeout(&crate::server::loopback(self.addr), Duration::from_secs(1));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Answers a connection the server has no room for (called on the accept thread: one short
+/// write into a fresh, empty send buffer does not block).
+pub(crate) fn refuse(stream: &TcpStream) {
+    let _ = (&*stream).write_all(SERVER_FULL);
+}
+
 /// Serves one TCP chat member until it leaves (runs on the connection's own thread).
 pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context>) {
     let Some(_slot) = ctx.slots.try_take() else {
-        let _ = (&**stream).write_all(SERVER_FULL);
-        return;
+        return refuse(stream);
     };
     // Chat lines are small and interactive: send each at once instead of waiting to fill a
     // segment (Nagle's algorithm).
