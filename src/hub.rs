@@ -188,7 +188,7 @@ impl Member {
     pub fn kick(&self, why: &str) {
         let _ = self.events.send(Event::Kick {
             id: self.id,
-            why: chat::notice(why),
+            why: why.to_string(),
         });
     }
 }
@@ -276,14 +276,20 @@ impl Room {
     fn run(mut self, inbox: Receiver<Event>, evictions: Receiver<Eviction>) {
         loop {
             select! {
-                recv(inbox) -> event => match event {
-                    Ok(Event::Shutdown) | Err(_) => break,
-                    Ok(event) => self.handle(event),
-                },
+                recv(inbox) -> event => {
+                    // An eviction explains a member's disappearance better than the "left" its
+                    // reader sends when its socket closes, so evictions go first.
+                    while let Ok(eviction) = evictions.try_recv() {
+                        self.evict(eviction);
+                    }
+                    match event {
+                        Ok(Event::Shutdown) | Err(_) => break,
+                        Ok(event) => self.handle(event),
+                    }
+                }
                 recv(evictions) -> eviction => {
-                    if let Ok(Eviction { id, kind }) = eviction {
-                        let slow = matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut);
-                        self.remove(id, None, if slow { "dropped: too slow" } else { "left" });
+                    if let Ok(eviction) = eviction {
+                        self.evict(eviction);
                     }
                 }
             }
@@ -292,6 +298,11 @@ impl Room {
             self.writers.remove(id, Some(Farewell::Shutdown));
         }
         self.writers.stop();
+    }
+
+    fn evict(&mut self, Eviction { id, kind }: Eviction) {
+        let slow = matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut);
+        self.remove(id, None, if slow { "dropped: too slow" } else { "left" });
     }
 
     fn handle(&mut self, event: Event) {

@@ -103,12 +103,11 @@ impl Connections {
         Registered { id, all: self }
     }
 
-    /// Unregisters a connection and closes its socket (both directions: the peer sees FIN).
+    /// Unregisters a connection. Its socket closes when the last `Arc` goes: a writer lane may
+    /// still hold one, to say goodbye first.
     fn forget(&self, id: u64) {
         let mut live = self.lock();
-        if let Some(stream) = live.remove(&id) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
+        live.remove(&id);
         if live.is_empty() {
             self.ended.notify_all();
         }
@@ -187,7 +186,9 @@ pub(crate) fn accept_loop(
                 // EMFILE (too many open files) and friends: the kernel keeps the connection
                 // queued until a descriptor frees up, so wait instead of spinning on the error.
                 backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_millis(500));
-                log.line(format_args!("{name}: accept failed: {e}; retrying in {backoff:?}"));
+                log.line(format_args!(
+                    "{name}: accept failed: {e}; retrying in {backoff:?}"
+                ));
                 thread::sleep(backoff);
             }
         }
@@ -208,7 +209,9 @@ pub(crate) fn spawn_connection(
         .stack_size(CONNECTION_STACK)
         .spawn(move || {
             if panic::catch_unwind(AssertUnwindSafe(work)).is_err() {
-                log.line(format_args!("{label}: the connection thread panicked; connection closed"));
+                log.line(format_args!(
+                    "{label}: the connection thread panicked; connection closed"
+                ));
             }
         })
         .map(drop)
@@ -227,7 +230,8 @@ fn serve_listener(
     accept_loop(&listener, stopping, name, ctx.log, |stream, peer| {
         if ctx.connections.count() >= ctx.config.max_conns + HANDSHAKE_HEADROOM {
             refuse(&stream);
-            ctx.log.line(format_args!("{name}: {peer} refused: too many connections"));
+            ctx.log
+                .line(format_args!("{name}: {peer} refused: too many connections"));
             return;
         }
         let stream = Arc::new(stream);
@@ -240,7 +244,9 @@ fn serve_listener(
         if let Err(e) = spawn_connection(name, peer, ctx.log, work) {
             // No thread for this one connection: refuse it, keep serving everyone else.
             ctx.connections.forget(id);
-            ctx.log.line(format_args!("{name}: cannot start a thread for {peer}: {e}; refused"));
+            ctx.log.line(format_args!(
+                "{name}: cannot start a thread for {peer}: {e}; refused"
+            ));
         }
     });
 }
@@ -332,7 +338,9 @@ impl Server {
             let ctx = server.ctx.clone();
             let thread = spawn(
                 "tcp-accept",
-                Box::new(move || serve_listener(listener, ctx, "tcp", crate::tcp::serve, crate::tcp::refuse)),
+                Box::new(move || {
+                    serve_listener(listener, ctx, "tcp", crate::tcp::serve, crate::tcp::refuse)
+                }),
             )?;
             server.accept_threads.push(thread);
         }
@@ -340,7 +348,9 @@ impl Server {
             let ctx = server.ctx.clone();
             let thread = spawn(
                 "ws-accept",
-                Box::new(move || serve_listener(listener, ctx, "ws", crate::web::serve, crate::web::refuse)),
+                Box::new(move || {
+                    serve_listener(listener, ctx, "ws", crate::web::serve, crate::web::refuse)
+                }),
             )?;
             server.accept_threads.push(thread);
         }

@@ -37,16 +37,24 @@ impl TcpServer {
         let stopping = Arc::new(AtomicBool::new(false));
         let handler = Arc::new(handler);
         let flag = stopping.clone();
-        let accept = thread::Builder::new().name("tcp-accept".into()).spawn(move || {
-            let log = Log { quiet: false };
-            accept_loop(&listener, &flag, "tcp", log, |stream, peer| {
-                let handler = handler.clone();
-                if let Err(e) = spawn_connection("tcp", peer, log, move || handler(stream, peer)) {
-                    log.line(format_args!("tcp: no thread for {peer}: {e}; refused"));
-                }
-            })
-        })?;
-        Ok(TcpServer { addr, stopping, accept: Some(accept) })
+        let accept = thread::Builder::new()
+            .name("tcp-accept".into())
+            .spawn(move || {
+                let log = Log { quiet: false };
+                accept_loop(&listener, &flag, "tcp", log, |stream, peer| {
+                    let handler = handler.clone();
+                    if let Err(e) =
+                        spawn_connection("tcp", peer, log, move || handler(stream, peer))
+                    {
+                        log.line(format_args!("tcp: no thread for {peer}: {e}; refused"));
+                    }
+                })
+            })?;
+        Ok(TcpServer {
+            addr,
+            stopping,
+            accept: Some(accept),
+        })
     }
 
     /// The address it listens on, with the real port.
@@ -62,7 +70,8 @@ impl TcpServer {
     fn stop(&mut self) {
         self.stopping.store(true, Ordering::Release);
         // accept() only returns for a connection, so make one.
-        let _ = TcpStream::connect_timeout(&crate::server::loopback(self.addr), Duration::from_secs(1));
+        let _ =
+            TcpStream::connect_timeout(&crate::server::loopback(self.addr), Duration::from_secs(1));
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }

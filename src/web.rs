@@ -12,5 +12,7 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, _peer: SocketAddr, _ctx: &Arc<Conte
 }
 
 pub(crate) fn refuse(stream: &TcpStream) {
-    let _ = (&*stream).write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let _ = (&*stream).write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
 }

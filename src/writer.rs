@@ -147,11 +147,11 @@ impl Lane {
 
     fn evict(&mut self, id: MemberId, error: io::Error, evictions: &Sender<Eviction>) {
         if let Some(outlet) = self.members.remove(&id) {
+            // Tell the hub before closing: closing wakes the member's reader, whose "left" must
+            // not overtake the reason.
+            let kind = error.kind();
+            let _ = evictions.send(Eviction { id, kind });
             outlet.close(&Farewell::TooSlow);
-            let _ = evictions.send(Eviction {
-                id,
-                kind: error.kind(),
-            });
         }
     }
 }

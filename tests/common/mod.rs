@@ -1,0 +1,235 @@
+//! Helpers shared by the integration tests: a server on free ports, and chat clients whose
+//! every read has a timeout, so no test can hang.
+#![allow(dead_code)]
+
+use plainsock::{Server, ServerConfig};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// How long any single expected line may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A chat server on 127.0.0.1, every listener on a free port, logs off.
+pub fn server(tune: impl FnOnce(&mut ServerConfig)) -> Server {
+    let mut config = ServerConfig::ephemeral();
+    tune(&mut config);
+    Server::start(config).expect("server starts")
+}
+
+/// A TCP chat member, as `nc` would be.
+pub struct TcpChat {
+    pub stream: TcpStream,
+    pub reader: BufReader<TcpStream>,
+    pub nick: String,
+}
+
+impl TcpChat {
+    /// Connects and reads the welcome line, which names the member's nick.
+    pub fn join(server: &Server) -> TcpChat {
+        let mut chat = TcpChat::connect(server.tcp_addr().expect("tcp listener"));
+        let welcome = chat.line();
+        chat.nick = nick_from_welcome(&welcome);
+        chat
+    }
+
+    /// Connects without reading anything.
+    pub fn connect(addr: SocketAddr) -> TcpChat {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        TcpChat {
+            stream,
+            reader,
+            nick: String::new(),
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.stream
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("send");
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// The next line, without its newline. Panics on timeout or end of stream.
+    pub fn line(&mut self) -> String {
+        self.try_line()
+            .unwrap_or_else(|| panic!("{}: no line within {PATIENCE:?}", self.nick))
+    }
+
+    /// The next line, or None at end of stream.
+    pub fn try_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_string()),
+            Err(e) => panic!("{}: read failed: {e}", self.nick),
+        }
+    }
+
+    /// Reads until a line equal to `want` arrives (at most 10,000 lines); returns the lines
+    /// skipped on the way.
+    pub fn expect(&mut self, want: &str) -> Vec<String> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut skipped = Vec::new();
+        while Instant::now() < deadline && skipped.len() < 100_000 {
+            let line = self.line();
+            if line == want {
+                return skipped;
+            }
+            skipped.push(line);
+        }
+        panic!("{}: never got {want:?}; got {skipped:?}", self.nick)
+    }
+
+    /// Reads until a line starting with `prefix` arrives, and returns it.
+    pub fn expect_prefix(&mut self, prefix: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..100_000 {
+            last = self.line();
+            if last.starts_with(prefix) {
+                return last;
+            }
+        }
+        panic!(
+            "{}: never got a line starting {prefix:?}; last: {last:?}",
+            self.nick
+        )
+    }
+
+    /// True once the server has closed the connection (reads until EOF, at most 10,000 lines).
+    pub fn closed(&mut self) -> bool {
+        for _ in 0..100_000 {
+            if self.try_line().is_none() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// A UDP chat peer, as `nc -u` would be.
+pub struct UdpChat {
+    pub socket: UdpSocket,
+    pub nick: String,
+}
+
+impl UdpChat {
+    /// Joins by sending an empty datagram and reads the welcome.
+    pub fn join(server: &Server) -> UdpChat {
+        let mut chat = UdpChat::connect(server.udp_addr().expect("udp socket"));
+        chat.send_raw(b"");
+        let welcome = chat.line();
+        chat.nick = nick_from_welcome(&welcome);
+        chat
+    }
+
+    pub fn connect(addr: SocketAddr) -> UdpChat {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(addr).unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        UdpChat {
+            socket,
+            nick: String::new(),
+        }
+    }
+
+    pub fn send(&self, line: &str) {
+        self.send_raw(line.as_bytes());
+    }
+
+    pub fn send_raw(&self, bytes: &[u8]) {
+        self.socket.send(bytes).expect("send datagram");
+    }
+
+    /// The next datagram as text. Panics on timeout.
+    pub fn line(&mut self) -> String {
+        let mut buf = vec![0u8; 65_536];
+        let n = self
+            .socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{}: no datagram: {e}", self.nick));
+        String::from_utf8(buf[..n].to_vec()).expect("server datagrams are UTF-8")
+    }
+
+    pub fn expect(&mut self, want: &str) -> Vec<String> {
+        let mut skipped = Vec::new();
+        for _ in 0..100_000 {
+            let line = self.line();
+            if line == want {
+                return skipped;
+            }
+            skipped.push(line);
+        }
+        panic!("{}: never got {want:?}", self.nick)
+    }
+
+    pub fn expect_prefix(&mut self, prefix: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..100_000 {
+            last = self.line();
+            if last.starts_with(prefix) {
+                return last;
+            }
+        }
+        panic!(
+            "{}: never got a line starting {prefix:?}; last: {last:?}",
+            self.nick
+        )
+    }
+}
+
+/// `* welcome, you are guest-7 (…)` → `guest-7`.
+pub fn nick_from_welcome(line: &str) -> String {
+    let rest = line
+        .strip_prefix("* welcome, you are ")
+        .unwrap_or_else(|| panic!("not a welcome: {line:?}"));
+    rest.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Threads of this process now, from /proc/self/status.
+pub fn thread_count() -> usize {
+    proc_status("Threads:")
+}
+
+/// Resident memory of this process in KiB, from /proc/self/status.
+pub fn rss_kib() -> usize {
+    proc_status("VmRSS:")
+}
+
+/// Open file descriptors of this process now.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn proc_status(key: &str) -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls `check` until it holds or `PATIENCE` runs out (for counts that settle after a real
+/// event, e.g. a thread that exits after its socket closed). Returns whether it held.
+pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    check()
+}

@@ -1,0 +1,269 @@
+//! TCP: one listening port, many sockets; and the chat room as `nc` users see it.
+
+mod common;
+
+use common::{PATIENCE, TcpChat, eventually, server};
+use plainsock::tcp::TcpServer;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+#[test]
+fn one_port_many_sockets_each_client_gets_its_own_answers() {
+    // The server records what each accepted socket looks like from its side.
+    let seen: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>> = Arc::default();
+    let record = seen.clone();
+    let server = TcpServer::start("127.0.0.1:0", move |stream: TcpStream, peer| {
+        record
+            .lock()
+            .unwrap()
+            .push((stream.local_addr().unwrap(), peer));
+        let mut line = String::new();
+        let mut reader = BufReader::new(&stream);
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            let _ = (&stream).write_all(format!("{peer} said {line}").as_bytes());
+            line.clear();
+        }
+    })
+    .unwrap();
+    let port = server.local_addr().port();
+
+    let clients: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let s = TcpStream::connect(server.local_addr()).unwrap();
+            s.set_read_timeout(Some(PATIENCE)).unwrap();
+            s
+        })
+        .collect();
+    for (i, client) in clients.iter().enumerate() {
+        let mut reader = BufReader::new(client);
+        (&*client)
+            .write_all(format!("hello {i}\n").as_bytes())
+            .unwrap();
+        let mut answer = String::new();
+        reader.read_line(&mut answer).unwrap();
+        assert_eq!(
+            answer,
+            format!("{} said hello {i}\n", client.local_addr().unwrap())
+        );
+    }
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 100, "one accepted socket per client");
+    assert!(
+        seen.iter().all(|(local, _)| local.port() == port),
+        "every socket shares the listening port"
+    );
+    let peers: HashSet<SocketAddr> = seen.iter().map(|(_, peer)| *peer).collect();
+    assert_eq!(peers.len(), 100, "and each has its own peer address");
+    server.shutdown();
+}
+
+#[test]
+fn members_chat_as_one_room() {
+    let server = server(|_| {});
+    let mut alice = TcpChat::join(&server);
+    let mut bob = TcpChat::join(&server);
+    alice.expect(&format!("* {} joined (2 online)", bob.nick));
+
+    alice.send("/nick alice");
+    bob.expect(&format!("* {} is now alice", alice.nick));
+    alice.send("hello, room");
+    bob.expect("alice: hello, room");
+    alice.expect("alice: hello, room");
+
+    bob.send("/who");
+    let who = bob.expect_prefix("* 2 online: ");
+    assert!(
+        who.contains("alice (tcp)") && who.contains(&format!("{} (tcp)", bob.nick)),
+        "{who}"
+    );
+
+    bob.send("/help");
+    bob.expect_prefix("* commands: /nick NAME");
+    bob.send("/dance");
+    bob.expect("* error: unknown command /dance (try /help)");
+    bob.send("/nick alice");
+    bob.expect("* error: the nick alice is taken");
+    bob.send("/nick not*ok");
+    bob.expect_prefix("* error: a nick uses only");
+
+    bob.send("/quit");
+    bob.expect("* bye");
+    assert!(bob.closed(), "the server closes after /quit");
+    alice.expect(&format!("* {} left (1 online)", bob.nick));
+}
+
+#[test]
+fn newcomers_see_the_last_20_messages() {
+    let server = server(|_| {});
+    let mut old = TcpChat::join(&server);
+    for i in 0..25 {
+        old.send(&format!("message {i}"));
+    }
+    old.expect(&format!("{}: message 24", old.nick));
+    let mut new = TcpChat::connect(server.tcp_addr().unwrap());
+    new.expect_prefix("* welcome, you are ");
+    let history: Vec<String> = (0..20).map(|_| new.line()).collect();
+    let want: Vec<String> = (5..25)
+        .map(|i| format!("{}: message {i}", old.nick))
+        .collect();
+    assert_eq!(history, want);
+}
+
+#[test]
+fn a_line_over_8_kib_gets_an_error_and_the_connection_closes() {
+    let server = server(|_| {});
+    let mut witness = TcpChat::join(&server);
+    let mut eve = TcpChat::join(&server);
+    // 1 MiB and no newline: the server must stop after 8 KiB, not buffer it all.
+    let _ = eve.send_raw(&vec![b'x'; 1 << 20]);
+    eve.expect("* error: line longer than 8192 bytes; closing");
+    assert!(eve.closed());
+    witness.expect(&format!("* {} left (1 online)", eve.nick));
+    witness.send("still here");
+    witness.expect(&format!("{}: still here", witness.nick));
+}
+
+#[test]
+fn a_line_of_exactly_8_kib_is_fine() {
+    let server = server(|_| {});
+    let mut member = TcpChat::join(&server);
+    let text = "y".repeat(8192);
+    member.send(&text);
+    member.expect(&format!("{}: {text}", member.nick));
+}
+
+#[test]
+fn invalid_utf8_is_refused_and_control_bytes_are_defused() {
+    let server = server(|_| {});
+    let mut witness = TcpChat::join(&server);
+    let mut member = TcpChat::join(&server);
+    member.send_raw(b"caf\xe9\n").unwrap();
+    member.expect("* error: that line was not UTF-8; dropped");
+    member.send_raw(b"nul\0 and \x1b[31mred\n").unwrap();
+    witness.expect(&format!("{}: nul\u{FFFD} and \u{FFFD}[31mred", member.nick));
+    member.send("still a member");
+    witness.expect(&format!("{}: still a member", member.nick));
+}
+
+#[test]
+fn a_half_closed_client_leaves_cleanly() {
+    let server = server(|_| {});
+    let mut witness = TcpChat::join(&server);
+    let mut leaver = TcpChat::join(&server);
+    leaver.send("last words");
+    leaver.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    witness.expect(&format!("{}: last words", leaver.nick));
+    witness.expect(&format!("* {} left (1 online)", leaver.nick));
+    assert!(leaver.closed(), "the server closes its side too");
+}
+
+#[test]
+fn the_room_is_capped_by_max_conns() {
+    let server = server(|c| c.max_conns = 2);
+    let _a = TcpChat::join(&server);
+    let _b = TcpChat::join(&server);
+    let mut third = TcpChat::connect(server.tcp_addr().unwrap());
+    assert_eq!(third.line(), "* server full");
+    assert!(third.closed());
+    drop(_a);
+    assert!(eventually(|| server.member_count() == 1));
+    TcpChat::join(&server);
+}
+
+/// One member stops reading while 10,000 messages go by: the others get every one, in order,
+/// and the stalled member is dropped instead of slowing the room or growing its queue.
+#[test]
+fn a_member_that_stops_reading_is_dropped_and_slows_nobody() {
+    let server = server(|c| c.write_timeout = Duration::from_millis(300));
+    let mut stalled = TcpChat::join(&server);
+    let sender = TcpChat::join(&server);
+    let readers: Vec<TcpChat> = (0..2).map(|_| TcpChat::join(&server)).collect();
+    let payload = "z".repeat(1000);
+    let total = 10_000;
+    let sender_nick = sender.nick.clone();
+
+    // The sender is a member too, so it must keep reading its own echo while it sends.
+    let mut sender_reader = TcpChat {
+        stream: sender.stream.try_clone().unwrap(),
+        ..sender
+    };
+    let mut writer = sender_reader.stream.try_clone().unwrap();
+    let send_thread = thread::spawn(move || {
+        for i in 0..total {
+            writer
+                .write_all(format!("{i} {}\n", &payload[..1000 - i.to_string().len()]).as_bytes())
+                .unwrap();
+        }
+    });
+    let echo_thread = thread::spawn(move || {
+        sender_reader.expect_prefix(&format!("{}: {} ", sender_reader.nick, total - 1));
+        sender_reader
+    });
+    let reader_threads: Vec<_> = readers
+        .into_iter()
+        .map(|mut r| {
+            let nick = sender_nick.clone();
+            thread::spawn(move || {
+                let mut next = 0;
+                let mut notices = Vec::new();
+                while next < total {
+                    let line = r.line();
+                    if let Some(text) = line.strip_prefix(&format!("{nick}: ")) {
+                        let n: usize = text.split(' ').next().unwrap().parse().unwrap();
+                        assert_eq!(n, next, "messages arrive in order, none missing");
+                        next += 1;
+                    } else {
+                        notices.push(line);
+                    }
+                }
+                (r, notices)
+            })
+        })
+        .collect();
+    send_thread.join().unwrap();
+    // Everyone else stays connected while we look at the room.
+    let _sender = echo_thread.join().unwrap();
+    let mut readers: Vec<(TcpChat, Vec<String>)> = reader_threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    // The stalled member was dropped: after what its buffers held, the stream ends.
+    assert!(
+        eventually(|| server.member_count() == 3),
+        "{} members, want 3",
+        server.member_count()
+    );
+    let dropped = format!("* {} dropped: too slow (3 online)", stalled.nick);
+    for (r, notices) in &mut readers {
+        if !notices.contains(&dropped) {
+            r.expect(&dropped);
+        }
+    }
+    let mut lines = 0;
+    while stalled.try_line().is_some() {
+        lines += 1;
+        assert!(lines <= total + 100, "stalled stream never ends");
+    }
+    assert!(
+        lines < total,
+        "the stalled member cannot have received everything"
+    );
+}
+
+#[test]
+fn a_panicking_connection_thread_is_contained() {
+    let server = server(|c| c.fault_injection = true);
+    let mut witness = TcpChat::join(&server);
+    let mut victim = TcpChat::join(&server);
+    victim.send("/panic");
+    assert!(victim.closed(), "the panicking member's connection closes");
+    witness.expect(&format!("* {} left (1 online)", victim.nick));
+    let mut newcomer = TcpChat::join(&server);
+    newcomer.send("the room survived");
+    witness.expect(&format!("{}: the room survived", newcomer.nick));
+}
