@@ -1,3 +1,5 @@
 //! plainsock: TCP, UDP and WebSocket the plain way.
 
+pub mod rand;
+pub mod url;
 pub mod ws;
