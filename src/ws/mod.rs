@@ -1,6 +1,7 @@
 //! WebSocket (RFC 6455) written by hand over blocking `Read`/`Write`.
 
 pub mod frame;
+pub mod handshake;
 
 // TEMPORARY until ws-core merges: stand-in for Config, Error, Message, WebSocket.
 mod stub;
