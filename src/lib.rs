@@ -24,10 +24,13 @@
 pub mod chat;
 pub mod client;
 pub mod config;
+pub mod http;
 pub mod hub;
+pub mod rand;
 pub mod server;
 pub mod tcp;
 pub mod udp;
+pub mod url;
 pub mod web;
 pub mod writer;
 pub mod ws;

@@ -1,0 +1,726 @@
+//! Just enough HTTP/1.1 (RFC 9112) for the WebSocket opening handshake and a few plain
+//! answers (the chat page, 404, 405, 503 ...).
+//!
+//! Reading a head is split in two: [`HeadParser`] finds where the head ends without doing
+//! any I/O (so it can be fed 1 byte or 1 MB at a time and tested without sockets), then
+//! [`parse_request`] / [`parse_response`] turn the complete head into fields.
+//!
+//! Line endings: we accept CRLF and also a bare LF (RFC 9112 §2.2 allows it), so a person
+//! typing into `nc` gets an answer. A bare CR is refused (RFC 9112 §2.2).
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+/// More header lines than this is an attack or a bug, not a browser: 431.
+pub const MAX_HEADERS: usize = 100;
+
+/// A refused request: `status` is the answer we send, `reason` its body, in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl HttpError {
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        HttpError {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status,
+            reason_phrase(self.status),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+fn bad_request(reason: impl Into<String>) -> HttpError {
+    HttpError::new(400, reason)
+}
+
+/// A request head. Header names keep their case; look them up with [`Request::header`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A response head, as the client reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Every value of header `name` (names are case-insensitive, RFC 9110 §5.1; may repeat).
+fn values<'h>(headers: &'h [(String, String)], name: &str) -> impl Iterator<Item = &'h str> {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Every comma-separated element of header `name` over all its lines (RFC 9110 §5.6.1).
+fn tokens<'h>(headers: &'h [(String, String)], name: &str) -> impl Iterator<Item = &'h str> {
+    values(headers, name)
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim_matches([' ', '\t']))
+        .filter(|t| !t.is_empty())
+}
+
+macro_rules! header_lookups {
+    ($t:ty) => {
+        impl $t {
+            /// The first value of header `name`, compared case-insensitively.
+            pub fn header(&self, name: &str) -> Option<&str> {
+                values(&self.headers, name).next()
+            }
+            /// How many lines carry header `name`.
+            pub fn header_count(&self, name: &str) -> usize {
+                values(&self.headers, name).count()
+            }
+            /// The comma-separated elements of header `name`, over all its lines.
+            pub fn tokens(&self, name: &str) -> impl Iterator<Item = &str> {
+                tokens(&self.headers, name)
+            }
+            /// Whether header `name` lists `token` (case-insensitive), e.g. `Connection: Upgrade`.
+            pub fn has_token(&self, name: &str, token: &str) -> bool {
+                tokens(&self.headers, name).any(|t| t.eq_ignore_ascii_case(token))
+            }
+        }
+    };
+}
+header_lookups!(Request);
+header_lookups!(Response);
+
+/// Finds the end of a head (the first empty line) in bytes that arrive in any pieces.
+///
+/// It remembers where it stopped searching, so every byte is examined a bounded number of
+/// times however the input is split: at most the last `\n` and the `\r` after it are looked
+/// at again. A parser that restarts from 0 on each read is quadratic: 1 MB sent a byte at a
+/// time would cost 500 GB of comparisons.
+#[derive(Debug)]
+pub struct HeadParser {
+    buf: Vec<u8>,
+    /// Next position to examine.
+    scan: usize,
+    /// Length of the head, once its empty line was found.
+    end: Option<usize>,
+    /// Still inside the request/status line? Its bytes tell "HTTP" from random data early.
+    first_line: bool,
+    limit: usize,
+    examined: usize,
+}
+
+impl HeadParser {
+    /// A parser that refuses heads longer than `limit` bytes with 431.
+    pub fn new(limit: usize) -> Self {
+        HeadParser {
+            buf: Vec::new(),
+            scan: 0,
+            end: None,
+            first_line: true,
+            limit,
+            examined: 0,
+        }
+    }
+
+    /// Adds bytes that just arrived. `Ok(true)` once the head is complete; bytes after it
+    /// are kept as leftover (they belong to whatever follows, e.g. a first WebSocket frame).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<bool, HttpError> {
+        self.buf.extend_from_slice(bytes);
+        if self.end.is_some() {
+            return Ok(true);
+        }
+        while let Some(&b) = self.buf.get(self.scan) {
+            self.examined += 1;
+            if self.first_line {
+                if b == b'\n' {
+                    self.first_line = false;
+                } else if !(b == b' ' || b == b'\r' || b.is_ascii_graphic() || b >= 0x80) {
+                    return Err(not_http(&self.buf));
+                }
+            }
+            if b == b'\n' {
+                // The head ends at "\n\n" or "\n\r\n"; wait here if the next bytes are missing.
+                let next = self.buf.get(self.scan + 1).copied();
+                let after = self.buf.get(self.scan + 2).copied();
+                self.examined += usize::from(next.is_some()) + usize::from(after.is_some());
+                let end = match (next, after) {
+                    (Some(b'\n'), _) => Some(self.scan + 2),
+                    (Some(b'\r'), Some(b'\n')) => Some(self.scan + 3),
+                    (None, _) | (Some(b'\r'), None) => return self.check_limit(),
+                    _ => None,
+                };
+                if let Some(end) = end {
+                    if end > self.limit {
+                        return Err(too_large(self.limit));
+                    }
+                    self.end = Some(end);
+                    return Ok(true);
+                }
+            }
+            self.scan += 1;
+        }
+        self.check_limit()
+    }
+
+    /// Not complete yet: if `limit` bytes came without an empty line, the head is too large.
+    fn check_limit(&self) -> Result<bool, HttpError> {
+        if self.buf.len() >= self.limit {
+            Err(too_large(self.limit))
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// How many byte comparisons the search has made so far (the linearity test watches it).
+    pub fn examined(&self) -> usize {
+        self.examined
+    }
+
+    /// `(head, leftover)` once [`feed`](Self::feed) returned `Ok(true)`, else `None`.
+    pub fn into_parts(mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let end = self.end?;
+        let leftover = self.buf.split_off(end);
+        Some((self.buf, leftover))
+    }
+}
+
+fn too_large(limit: usize) -> HttpError {
+    HttpError::new(431, format!("request head larger than {limit} bytes"))
+}
+
+fn not_http(seen: &[u8]) -> HttpError {
+    // A TLS record starts with content type 22 (handshake), version 3.x (RFC 8446 §5.1).
+    if seen.first() == Some(&0x16) {
+        bad_request(
+            "not HTTP: this looks like a TLS ClientHello (https:// or wss://?); use http:// or ws://",
+        )
+    } else {
+        bad_request("not HTTP: binary bytes in the request line")
+    }
+}
+
+/// RFC 9110 §5.6.2: token characters, the alphabet of methods and header names.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Splits a complete head into lines without their CRLF/LF, up to the empty line.
+fn head_lines(head: &[u8]) -> Result<Vec<&[u8]>, HttpError> {
+    let mut lines = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line.contains(&b'\r') {
+            return Err(bad_request("bare CR in the head"));
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+/// RFC 9112 §5: `name ":" OWS value OWS`, one per line, at most [`MAX_HEADERS`].
+fn parse_headers(lines: &[&[u8]]) -> Result<Vec<(String, String)>, HttpError> {
+    if lines.len() > MAX_HEADERS {
+        return Err(HttpError::new(
+            431,
+            format!("more than {MAX_HEADERS} header lines"),
+        ));
+    }
+    let mut headers = Vec::with_capacity(lines.len());
+    for line in lines {
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            return Err(bad_request(
+                "obsolete line folding in a header (RFC 9112 §5.2)",
+            ));
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Err(bad_request("header line without ':'"));
+        };
+        let (name, value) = line.split_at(colon);
+        if !is_token(name) {
+            return Err(bad_request(
+                "bad header name (spaces before ':' are not allowed)",
+            ));
+        }
+        let value = value.get(1..).unwrap_or_default().trim_ascii();
+        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7F) {
+            return Err(bad_request(format!(
+                "control character in header {}",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        headers.push((
+            String::from_utf8_lossy(name).into_owned(),
+            String::from_utf8_lossy(value).into_owned(),
+        ));
+    }
+    Ok(headers)
+}
+
+/// Parses a complete request head (as found by [`HeadParser`]). Only HTTP/1.1.
+pub fn parse_request(head: &[u8]) -> Result<Request, HttpError> {
+    let lines = head_lines(head)?;
+    let Some((request_line, header_lines)) = lines.split_first() else {
+        return Err(bad_request("empty request"));
+    };
+    // RFC 9112 §3: method SP request-target SP HTTP-version, single spaces.
+    let parts: Vec<&[u8]> = request_line.split(|&b| b == b' ').collect();
+    let [method, target, version] = parts.as_slice() else {
+        return Err(bad_request(
+            "malformed request line: expected METHOD TARGET HTTP/1.1",
+        ));
+    };
+    if !is_token(method) || target.is_empty() || !target.iter().all(u8::is_ascii_graphic) {
+        return Err(bad_request(
+            "malformed request line: expected METHOD TARGET HTTP/1.1",
+        ));
+    }
+    if *version != b"HTTP/1.1" {
+        return Err(bad_request(if version.starts_with(b"HTTP/") {
+            "unsupported HTTP version: this server speaks HTTP/1.1"
+        } else {
+            "malformed request line: expected METHOD TARGET HTTP/1.1"
+        }));
+    }
+    Ok(Request {
+        method: String::from_utf8_lossy(method).into_owned(),
+        target: String::from_utf8_lossy(target).into_owned(),
+        headers: parse_headers(header_lines)?,
+    })
+}
+
+/// Parses a complete response head: `HTTP/1.x SP 3DIGIT SP reason` (RFC 9112 §4).
+pub fn parse_response(head: &[u8]) -> Result<Response, HttpError> {
+    let lines = head_lines(head)?;
+    let Some((status_line, header_lines)) = lines.split_first() else {
+        return Err(bad_request("empty response"));
+    };
+    let text = String::from_utf8_lossy(status_line);
+    let mut parts = text.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    let code = parts.next().unwrap_or_default();
+    let reason = parts.next().unwrap_or_default();
+    let status = match code.parse::<u16>() {
+        Ok(s) if version.starts_with("HTTP/1.") && code.len() == 3 && s >= 100 => s,
+        _ => return Err(bad_request(format!("malformed status line {text:?}"))),
+    };
+    Ok(Response {
+        status,
+        reason: reason.to_string(),
+        headers: parse_headers(header_lines)?,
+    })
+}
+
+/// Why reading a head stopped: the peer sent something wrong, or the transport failed
+/// (`TimedOut` when the deadline passed, `UnexpectedEof` when the peer closed early).
+#[derive(Debug)]
+pub enum HeadError {
+    Http(HttpError),
+    Io(io::Error),
+}
+
+/// Reads from `stream` until a whole head arrived; returns `(head, leftover)`.
+///
+/// One `deadline` covers the whole head: the socket's read timeout is set to the time left
+/// before every read, so a peer sending 1 byte per second cannot stretch it (slow loris).
+/// The stream's previous read timeout is restored afterwards.
+pub fn read_head(
+    stream: &TcpStream,
+    limit: usize,
+    deadline: Instant,
+) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
+    let before = stream.read_timeout().map_err(HeadError::Io)?;
+    let result = read_head_until(stream, limit, deadline);
+    let restored = stream.set_read_timeout(before);
+    let parts = result?;
+    restored.map_err(HeadError::Io)?;
+    Ok(parts)
+}
+
+fn read_head_until(
+    mut stream: &TcpStream,
+    limit: usize,
+    deadline: Instant,
+) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
+    let timed_out = || {
+        HeadError::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "HTTP head not complete in time",
+        ))
+    };
+    let mut parser = HeadParser::new(limit);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        stream.set_read_timeout(Some(left)).map_err(HeadError::Io)?;
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => {
+                let eof = io::ErrorKind::UnexpectedEof;
+                return Err(HeadError::Io(io::Error::new(
+                    eof,
+                    "connection closed inside the HTTP head",
+                )));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Linux reports an expired read timeout as WouldBlock.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(timed_out());
+            }
+            Err(e) => return Err(HeadError::Io(e)),
+        };
+        let done = parser
+            .feed(chunk.get(..n).unwrap_or_default())
+            .map_err(HeadError::Http)?;
+        if done {
+            if let Some(parts) = parser.into_parts() {
+                return Ok(parts);
+            }
+            return Err(HeadError::Http(bad_request(
+                "internal: head complete without parts",
+            )));
+        }
+    }
+}
+
+/// Reads and parses a request head within `timeout`; returns it with the leftover bytes.
+/// Transport failures become answers too: 408 for the timeout, 400 for a closed or broken
+/// connection (sending them may fail; that is fine).
+pub fn read_request_head(
+    stream: &TcpStream,
+    limit: usize,
+    timeout: Duration,
+) -> Result<(Request, Vec<u8>), HttpError> {
+    match read_head(stream, limit, Instant::now() + timeout) {
+        Ok((head, leftover)) => Ok((parse_request(&head)?, leftover)),
+        Err(HeadError::Http(e)) => Err(e),
+        Err(HeadError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => Err(HttpError::new(
+            408,
+            format!("request head not complete within {timeout:?}"),
+        )),
+        Err(HeadError::Io(e)) => Err(bad_request(e.to_string())),
+    }
+}
+
+/// RFC 9110 §15: the reason phrases of the statuses plainsock uses.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Writes a complete final response in one `write`: status line, `headers` (pass your own
+/// `Content-Type`), then `Content-Length`, `Connection: close` and `body`.
+/// A header containing CR or LF is refused (it would let a value inject headers).
+pub fn write_response(
+    w: &mut impl Write,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<()> {
+    let mut out = Vec::with_capacity(160 + body.len());
+    write!(out, "HTTP/1.1 {status} {}\r\n", reason_phrase(status))?;
+    for (name, value) in headers {
+        if !is_token(name.as_bytes()) || value.contains(['\r', '\n']) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad response header",
+            ));
+        }
+        write!(out, "{name}: {value}\r\n")?;
+    }
+    write!(
+        out,
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    out.extend_from_slice(body);
+    w.write_all(&out)?;
+    w.flush()
+}
+
+/// How long and how much [`close_after_response`] drains before giving up.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Closes a connection after an answer so the peer can read the answer (RFC 9112 §9.6).
+///
+/// Closing a socket with unread input makes the kernel send RST, which can discard our
+/// response before the client reads it (e.g. a 431 while the client still sends headers).
+/// So: send FIN, then read and drop what still arrives, briefly, then close.
+pub fn close_after_response(mut stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds all of `input` in pieces of `step` bytes, like successive reads of a socket.
+    fn feed_in_steps(
+        input: &[u8],
+        step: usize,
+        limit: usize,
+    ) -> Result<(Vec<u8>, Vec<u8>), HttpError> {
+        let mut p = HeadParser::new(limit);
+        for piece in input.chunks(step) {
+            p.feed(piece)?;
+        }
+        p.into_parts().ok_or_else(|| bad_request("incomplete"))
+    }
+
+    const GOOD: &[u8] = b"GET /chat?x=1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nX-Empty:\r\nConnection: other\r\n\r\n";
+
+    #[test]
+    fn parses_a_request_and_finds_headers_case_insensitively() {
+        let (head, leftover) = feed_in_steps(GOOD, 1000, 8192).unwrap();
+        assert!(leftover.is_empty());
+        let req = parse_request(&head).unwrap();
+        assert_eq!(
+            (req.method.as_str(), req.target.as_str()),
+            ("GET", "/chat?x=1")
+        );
+        assert_eq!(req.header("HOST"), Some("a"));
+        assert_eq!(req.header("x-empty"), Some(""));
+        assert_eq!(req.header_count("connection"), 2);
+        assert!(req.has_token("connection", "upgrade"));
+        assert!(req.has_token("Connection", "OTHER"));
+        assert!(!req.has_token("Connection", "keep"));
+        assert_eq!(req.header("missing"), None);
+    }
+
+    #[test]
+    fn any_split_gives_the_same_head_and_leftover() {
+        let mut input = GOOD.to_vec();
+        input.extend_from_slice(b"\x81\x05hello");
+        for step in [1, 2, 3, 5, 7, 64, input.len()] {
+            let (head, leftover) = feed_in_steps(&input, step, 8192).unwrap();
+            assert_eq!(head, GOOD, "step {step}");
+            // Bytes fed after the head was complete are kept, in order, as leftover.
+            assert_eq!(leftover, b"\x81\x05hello", "step {step}");
+        }
+    }
+
+    #[test]
+    fn bare_lf_line_endings_are_accepted() {
+        let (head, _) = feed_in_steps(b"GET / HTTP/1.1\nHost: a\n\n", 1, 100).unwrap();
+        assert_eq!(parse_request(&head).unwrap().header("host"), Some("a"));
+        let (head, _) = feed_in_steps(b"GET / HTTP/1.1\nHost: a\n\r\n", 1, 100).unwrap();
+        assert_eq!(parse_request(&head).unwrap().headers.len(), 1);
+    }
+
+    #[test]
+    fn search_is_linear_one_byte_at_a_time() {
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        while head.len() < 1_000_000 {
+            head.extend_from_slice(b"X-Filler: abcdefghij\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        let mut p = HeadParser::new(2_000_000);
+        let mut done = false;
+        for byte in head.chunks(1) {
+            done = p.feed(byte).unwrap();
+        }
+        assert!(done);
+        // Every byte is looked at once, plus at most 2 look-aheads per '\n' and 1 revisit.
+        assert!(
+            p.examined() <= 4 * head.len(),
+            "examined {} for {} bytes",
+            p.examined(),
+            head.len()
+        );
+    }
+
+    #[test]
+    fn search_is_linear_for_a_20_mb_head() {
+        let line = b"X-Filler: abcdefghijklmnopqrstuvwxyz\r\n";
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        while head.len() < 20_000_000 {
+            head.extend_from_slice(line);
+        }
+        head.extend_from_slice(b"\r\n");
+        let mut p = HeadParser::new(32_000_000);
+        let mut done = false;
+        for piece in head.chunks(65_536) {
+            done = p.feed(piece).unwrap();
+        }
+        assert!(done);
+        assert!(p.examined() <= 2 * head.len(), "examined {}", p.examined());
+        // The same head with the default limit is refused with 431 long before its end.
+        let mut small = HeadParser::new(8192);
+        let err = head
+            .chunks(4096)
+            .find_map(|piece| small.feed(piece).err())
+            .unwrap();
+        assert_eq!(err.status, 431);
+    }
+
+    #[test]
+    fn head_size_limit_is_431() {
+        let err = feed_in_steps(&[b'a'; 100], 10, 50).map(|_| ()).unwrap_err();
+        assert_eq!(err.status, 431);
+        // The empty line arrives, but past the limit.
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.extend_from_slice(&[b'y'; 60]);
+        long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(
+            feed_in_steps(&long, long.len(), 50).unwrap_err().status,
+            431
+        );
+        // Exactly at the limit is fine.
+        assert!(feed_in_steps(&long, long.len(), long.len()).is_ok());
+    }
+
+    #[test]
+    fn too_many_header_lines_is_431() {
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        for _ in 0..MAX_HEADERS {
+            head.extend_from_slice(b"a: b\r\n");
+        }
+        let mut ok = head.clone();
+        ok.extend_from_slice(b"\r\n");
+        assert!(parse_request(&ok).is_ok());
+        head.extend_from_slice(b"a: b\r\n\r\n");
+        assert_eq!(parse_request(&head).unwrap_err().status, 431);
+    }
+
+    #[test]
+    fn tls_and_binary_are_refused_at_the_first_byte() {
+        let mut p = HeadParser::new(8192);
+        let err = p.feed(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.reason.contains("TLS"), "{}", err.reason);
+        assert!(p.examined() <= 1);
+        let err = HeadParser::new(8192).feed(b"GE\x00T").unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.reason.contains("not HTTP"));
+    }
+
+    fn status_of(head: &[u8]) -> u16 {
+        parse_request(head)
+            .map(|_| 200)
+            .unwrap_or_else(|e| e.status)
+    }
+
+    #[test]
+    fn malformed_heads_are_400() {
+        for head in [
+            &b"GET /  HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1 x\r\n\r\n",
+            b"GET\r\n\r\n",
+            b"GET / FTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"G(T / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+            b"GET / HTTP/1.1\r\n: empty name\r\n\r\n",
+            b"\r\n\r\n",
+        ] {
+            assert_eq!(status_of(head), 400, "{}", String::from_utf8_lossy(head));
+        }
+        // Values are trimmed of spaces and tabs; inner tabs are fine.
+        let req = parse_request(b"GET / HTTP/1.1\r\nA: \t x\ty \t\r\n\r\n").unwrap();
+        assert_eq!(req.header("a"), Some("x\ty"));
+    }
+
+    #[test]
+    fn parses_responses() {
+        let r = parse_response(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap();
+        assert_eq!((r.status, r.reason.as_str()), (101, "Switching Protocols"));
+        assert!(r.has_token("upgrade", "WebSocket"));
+        assert_eq!(parse_response(b"HTTP/1.1 404\r\n\r\n").unwrap().reason, "");
+        assert_eq!(
+            parse_response(b"HTTP/1.1 4044 x\r\n\r\n")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            parse_response(b"SSH-2.0-OpenSSH\r\n\r\n")
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn writes_complete_responses() {
+        let mut out = Vec::new();
+        write_response(&mut out, 404, &[("Content-Type", "text/plain")], b"nope").unwrap();
+        assert_eq!(
+            out,
+            b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
+        );
+        let injected = write_response(&mut Vec::new(), 200, &[("X", "a\r\nSet-Cookie: x")], b"");
+        assert_eq!(injected.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
+    }
+}

@@ -1,0 +1,151 @@
+//! Server side of the opening handshake (RFC 6455 §4.2) over a `TcpStream`.
+//!
+//! [`read_upgrade`] reads and checks the request and hands back a [`PendingUpgrade`]: the
+//! caller sees path, headers and `Origin` and then accepts or rejects. A server that also
+//! serves pages reads the head itself ([`crate::http::read_request_head`]) and passes it to
+//! [`upgrade`]. Every refusal is a real HTTP answer followed by a closed connection.
+
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::time::Instant;
+
+use super::handshake;
+use super::{Config, Error, Role, WebSocket};
+use crate::http::{self, HeadError, HttpError, Request};
+
+/// A checked upgrade request, not yet answered.
+#[derive(Debug)]
+pub struct PendingUpgrade {
+    pub request: Request,
+    stream: TcpStream,
+    leftover: Vec<u8>,
+    config: Config,
+    key: String,
+}
+
+/// Reads the request head within `config.handshake_timeout` and checks it (RFC 6455 §4.2.1).
+/// Refusals are answered here (400, 405, 408, 426, 431) and returned as `Error::Handshake`;
+/// a peer that closes or breaks the connection mid-head gives `Error::Io`.
+pub fn read_upgrade(stream: TcpStream, config: &Config) -> Result<PendingUpgrade, Error> {
+    let deadline = Instant::now() + config.handshake_timeout;
+    let parsed = match http::read_head(&stream, config.max_head_size, deadline) {
+        Ok((head, leftover)) => http::parse_request(&head).map(|req| (req, leftover)),
+        Err(HeadError::Http(e)) => Err(e),
+        Err(HeadError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => {
+            let timeout = config.handshake_timeout;
+            Err(HttpError::new(
+                408,
+                format!("handshake not complete within {timeout:?}"),
+            ))
+        }
+        Err(HeadError::Io(e)) => return Err(Error::Io(e)),
+    };
+    match parsed {
+        Ok((request, leftover)) => upgrade(stream, request, leftover, config),
+        Err(e) => Err(refuse(&stream, e)),
+    }
+}
+
+/// Checks an already-read request head; `leftover` is what was read past it.
+pub fn upgrade(
+    stream: TcpStream,
+    request: Request,
+    leftover: Vec<u8>,
+    config: &Config,
+) -> Result<PendingUpgrade, Error> {
+    match handshake::check_request(&request) {
+        Ok(key) => Ok(PendingUpgrade {
+            request,
+            stream,
+            leftover,
+            config: config.clone(),
+            key,
+        }),
+        Err(e) => Err(refuse(&stream, e)),
+    }
+}
+
+/// Answers `err` (with the headers its status needs), closes, and returns it as an Error.
+pub fn refuse(stream: &TcpStream, err: HttpError) -> Error {
+    let body = format!("{}\n", err.reason);
+    let headers = handshake::refusal_headers(err.status);
+    // The peer may already be gone; the refusal stands either way.
+    let _ = http::write_response(&mut &*stream, err.status, headers, body.as_bytes());
+    http::close_after_response(stream);
+    Error::Handshake {
+        status: err.status,
+        reason: err.reason,
+    }
+}
+
+/// Reads the request and accepts it without a subprotocol: the whole server handshake.
+pub fn accept(stream: TcpStream, config: &Config) -> Result<WebSocket<TcpStream>, Error> {
+    read_upgrade(stream, config)?.accept(None)
+}
+
+impl PendingUpgrade {
+    /// The request path without its query, for routing (`/ws`, `/chat`).
+    pub fn path(&self) -> &str {
+        let target = self.request.target.as_str();
+        target.split_once('?').map_or(target, |(path, _)| path)
+    }
+
+    /// The query after `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.request.target.split_once('?').map(|(_, query)| query)
+    }
+
+    /// The `Origin` header a browser sends (RFC 6455 §10.2): check it to refuse other sites.
+    pub fn origin(&self) -> Option<&str> {
+        self.request.header("Origin")
+    }
+
+    /// The subprotocols the client offered, most preferred first.
+    pub fn protocols(&self) -> Vec<&str> {
+        handshake::offered_protocols(&self.request)
+    }
+
+    /// The client's most preferred subprotocol among `supported`; pass it to [`accept`](Self::accept).
+    pub fn choose_protocol(&self, supported: &[&str]) -> Option<String> {
+        handshake::choose_protocol(&self.request, supported)
+    }
+
+    /// Bytes that arrived after the request head (often the client's first frame).
+    pub fn leftover(&self) -> &[u8] {
+        &self.leftover
+    }
+
+    /// The connection, e.g. for `peer_addr()`.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Answers `101 Switching Protocols` (RFC 6455 §4.2.2) and returns the WebSocket.
+    /// `protocol` must be one the client offered (use [`choose_protocol`](Self::choose_protocol));
+    /// anything else is refused with 500, since the client would fail the connection anyway.
+    pub fn accept(self, protocol: Option<&str>) -> Result<WebSocket<TcpStream>, Error> {
+        if let Some(p) = protocol
+            && !self.protocols().contains(&p)
+        {
+            let reason = format!("server picked subprotocol {p:?}, which the client did not offer");
+            return Err(refuse(&self.stream, HttpError::new(500, reason)));
+        }
+        let response = handshake::response_101(&self.key, protocol);
+        (&self.stream).write_all(&response).map_err(Error::Io)?;
+        Ok(WebSocket::from_parts(
+            self.stream,
+            Role::Server,
+            self.leftover,
+            self.config,
+        ))
+    }
+
+    /// Refuses with `status` (e.g. 403 for a foreign origin, 404 for an unknown path) and a
+    /// plain-text `body`, then closes the connection.
+    pub fn reject(self, status: u16, body: &str) -> Result<(), Error> {
+        let headers = handshake::refusal_headers(status);
+        let written = http::write_response(&mut &self.stream, status, headers, body.as_bytes());
+        http::close_after_response(&self.stream);
+        written.map_err(Error::Io)
+    }
+}
