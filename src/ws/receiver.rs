@@ -52,16 +52,22 @@ impl Receiver {
 
     /// Reads until one whole message or control frame has arrived.
     /// Protocol violations come back as `Error::Protocol`; the caller sends the Close.
-    pub(crate) fn read<R: Read>(&mut self, stream: &mut R) -> Result<Message, Error> {
+    /// `before_read` runs before every read of `stream` that may block (a whole
+    /// `WebSocket` sends its queued frames there).
+    pub(crate) fn read<R: Read>(
+        &mut self,
+        stream: &mut R,
+        before_read: &mut impl FnMut(&mut R) -> io::Result<()>,
+    ) -> Result<Message, Error> {
         loop {
             if self.in_payload() {
-                if let Some(message) = self.read_payload(stream)? {
+                if let Some(message) = self.read_payload(stream, before_read)? {
                     return Ok(message);
                 }
                 continue;
             }
             let Some((header, header_len)) = FrameHeader::parse(self.buf.data())? else {
-                self.fill(stream)?;
+                self.fill(stream, before_read)?;
                 continue;
             };
             self.check_mask(&header)?;
@@ -69,7 +75,7 @@ impl Receiver {
                 // At most 14 + 125 bytes (checked by the parser): wait for all of it.
                 let end = header_len + header.payload_len as usize;
                 let Some(bytes) = self.buf.data().get(header_len..end) else {
-                    self.fill(stream)?;
+                    self.fill(stream, before_read)?;
                     continue;
                 };
                 let mut payload = bytes.to_vec();
@@ -179,7 +185,11 @@ impl Receiver {
     /// Moves payload bytes of the current data frame into the message, from
     /// the read buffer or straight from the stream. Returns the message once
     /// its final frame is complete.
-    fn read_payload<R: Read>(&mut self, stream: &mut R) -> Result<Option<Message>, Error> {
+    fn read_payload<R: Read>(
+        &mut self,
+        stream: &mut R,
+        before_read: &mut impl FnMut(&mut R) -> io::Result<()>,
+    ) -> Result<Option<Message>, Error> {
         let Receiver { buf, message, .. } = self;
         let Some(partial) = message.as_mut() else {
             return Ok(None);
@@ -196,15 +206,19 @@ impl Receiver {
                 partial.accept(take, &mut frame)?;
             } else if frame.remaining >= buf.bytes.len() {
                 // Big payload: no detour through the read buffer.
-                match partial.read_direct(stream, frame.remaining) {
-                    Ok(0) => return Err(eof_mid_frame()),
-                    Ok(got) => partial.accept(got, &mut frame)?,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::Io(e)),
+                before_read(stream).map_err(Error::Io)?;
+                let (got, error) = partial.read_direct(stream, frame.remaining);
+                partial.accept(got, &mut frame)?;
+                partial.frame = Some(frame);
+                match error {
+                    Some(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Some(e) => return Err(Error::Io(e)),
+                    None if got == 0 => return Err(eof_mid_frame()),
+                    None => {}
                 }
             } else {
                 // Small rest: read into the buffer, maybe with the frames after it.
-                self.fill(stream)?;
+                self.fill(stream, before_read)?;
                 return Ok(None);
             }
             if let Some(partial) = self.message.as_mut() {
@@ -229,7 +243,12 @@ impl Receiver {
 
     /// One `read()` into the read buffer. End of stream is an error: between
     /// frames it means the peer vanished without a Close frame (§7.1.5: 1006).
-    fn fill<R: Read>(&mut self, stream: &mut R) -> Result<(), Error> {
+    fn fill<R: Read>(
+        &mut self,
+        stream: &mut R,
+        before_read: &mut impl FnMut(&mut R) -> io::Result<()>,
+    ) -> Result<(), Error> {
+        before_read(stream).map_err(Error::Io)?;
         match self.buf.fill(stream) {
             Ok(0) if self.buf.data().is_empty() && self.message.is_none() => Err(Error::Closed {
                 code: None,
@@ -330,14 +349,31 @@ impl Partial {
     }
 
     /// Reads up to `remaining` payload bytes straight into the message.
-    fn read_direct<R: Read>(&mut self, stream: &mut R, remaining: usize) -> io::Result<usize> {
+    /// Returns how many arrived (to `accept`), and the error that stopped the
+    /// reading, if any: bytes that arrived before an error still count.
+    fn read_direct<R: Read>(
+        &mut self,
+        stream: &mut R,
+        remaining: usize,
+    ) -> (usize, Option<io::Error>) {
         let chunk = remaining.min(self.filled.clamp(CHUNK_MIN, CHUNK_MAX));
         self.make_room(chunk, remaining);
+        if self.utf8.is_none() {
+            // Binary: nothing to check early, so let std fill the spare
+            // capacity (no zeroing first) until the chunk is complete.
+            self.data.truncate(self.filled);
+            let result = stream.take(chunk as u64).read_to_end(&mut self.data);
+            return (self.data.len() - self.filled, result.err());
+        }
+        // Text: return after every read() so that each piece is checked as it arrives.
         let end = self.filled + chunk;
         if self.data.len() < end {
             self.data.resize(end, 0);
         }
-        stream.read(&mut self.data[self.filled..end])
+        match stream.read(&mut self.data[self.filled..end]) {
+            Ok(got) => (got, None),
+            Err(e) => (0, Some(e)),
+        }
     }
 
     /// Takes in the `got` bytes just placed after `filled`: unmask, check UTF-8.

@@ -11,11 +11,15 @@ use std::io::{self, IoSlice, Write};
 use super::Role;
 use super::error::Error;
 use super::frame::{self, FrameHeader, MAX_CONTROL_PAYLOAD, Opcode, close_code};
-use super::mask::MaskKeys;
+use super::mask::{MaskKeys, apply_mask};
 use super::message::{CloseFrame, Message};
 
-/// Payloads at least this big are written without copying (server side).
+/// Payloads at least this big are written without copying (server side),
+/// or masked and written piece by piece (client side).
 const DIRECT_WRITE_MIN: usize = 64 * 1024;
+/// A client masks a big payload this much at a time: a copy that stays in
+/// cache instead of a second buffer as big as the message.
+const MASK_PIECE: usize = 256 * 1024;
 /// After a flush, an out buffer bigger than this is given back.
 const OUT_BUF_KEEP: usize = 64 * 1024;
 
@@ -85,6 +89,14 @@ impl Sender {
 
     /// Writes everything queued, in as few system calls as the kernel allows.
     pub(crate) fn flush<W: Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.write_out(w)?;
+        if self.out.capacity() > OUT_BUF_KEEP {
+            self.out = Vec::new();
+        }
+        w.flush()
+    }
+
+    fn write_out<W: Write>(&mut self, w: &mut W) -> io::Result<()> {
         let mut written = 0;
         while written < self.out.len() {
             match w.write(&self.out[written..]) {
@@ -102,10 +114,7 @@ impl Sender {
             }
         }
         self.out.clear();
-        if self.out.capacity() > OUT_BUF_KEEP {
-            self.out = Vec::new();
-        }
-        w.flush()
+        Ok(())
     }
 
     /// Queues and writes `msg` now.
@@ -131,8 +140,50 @@ impl Sender {
                 .write_raw(w, &[&head[..head_len], payload])
                 .map_err(Error::Io);
         }
+        if let Some((opcode, payload)) = data
+            && payload.len() >= DIRECT_WRITE_MIN
+            && !self.is_closed()
+        {
+            return self
+                .send_masked_in_pieces(w, opcode, payload)
+                .map_err(Error::Io);
+        }
         self.queue(msg)?;
         self.flush(w).map_err(Error::Io)
+    }
+
+    /// A big client frame: the header, then the payload masked into the out
+    /// buffer and written a piece at a time.
+    fn send_masked_in_pieces<W: Write>(
+        &mut self,
+        w: &mut W,
+        opcode: Opcode,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let key = self.keys.next_key();
+        let header = FrameHeader {
+            fin: true,
+            opcode,
+            mask_key: Some(key),
+            payload_len: payload.len() as u64,
+        };
+        let (head, head_len) = header.encode();
+        self.out.extend_from_slice(&head[..head_len]);
+        let mut offset = 0;
+        for piece in payload.chunks(MASK_PIECE) {
+            let start = self.out.len();
+            self.out.extend_from_slice(piece);
+            apply_mask(&mut self.out[start..], key, offset);
+            offset += piece.len();
+            if let Err(e) = self.write_out(w) {
+                // Queue the rest of the frame, so that a retry completes it.
+                let start = self.out.len();
+                self.out.extend_from_slice(&payload[offset..]);
+                apply_mask(&mut self.out[start..], key, offset);
+                return Err(e);
+            }
+        }
+        self.flush(w)
     }
 
     /// Writes bytes that already form whole server frames (`frame::encode`),
@@ -256,7 +307,6 @@ fn check_prepared(mut frames: &[u8]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ws::mask::apply_mask;
 
     /// A writer that counts write calls and takes everything in one go.
     #[derive(Default)]
@@ -317,18 +367,32 @@ mod tests {
     }
 
     #[test]
-    fn a_big_frame_costs_one_write_call_for_header_and_payload() {
-        for role in [Role::Server, Role::Client] {
-            let mut w = CountingWriter::default();
-            let mut sender = Sender::new(role);
-            sender
-                .send(&mut w, &Message::Binary(vec![7; 1 << 20]))
-                .unwrap();
-            assert_eq!(w.calls, 1, "{role:?}");
-            let (header, len) = FrameHeader::parse(&w.bytes).unwrap().unwrap();
-            assert_eq!(header.payload_len, 1 << 20);
-            assert_eq!(w.bytes.len(), len + (1 << 20));
-        }
+    fn a_big_server_frame_costs_one_write_call_for_header_and_payload() {
+        let mut w = CountingWriter::default();
+        let mut sender = Sender::new(Role::Server);
+        sender
+            .send(&mut w, &Message::Binary(vec![7; 1 << 20]))
+            .unwrap();
+        assert_eq!(w.calls, 1);
+        let (header, len) = FrameHeader::parse(&w.bytes).unwrap().unwrap();
+        assert_eq!(header.payload_len, 1 << 20);
+        assert_eq!(w.bytes.len(), len + (1 << 20));
+    }
+
+    #[test]
+    fn a_big_client_frame_is_masked_and_written_in_pieces_with_the_header_in_the_first() {
+        let mut w = CountingWriter::default();
+        let mut sender = Sender::new(Role::Client);
+        let payload: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
+        sender
+            .send(&mut w, &Message::Binary(payload.clone()))
+            .unwrap();
+        assert_eq!(w.calls, 1_000_000usize.div_ceil(MASK_PIECE));
+        let (header, len) = FrameHeader::parse(&w.bytes).unwrap().unwrap();
+        let mut got = w.bytes[len..].to_vec();
+        apply_mask(&mut got, header.mask_key.unwrap(), 0);
+        assert_eq!(got, payload);
+        assert!(sender.memory_usage() <= OUT_BUF_KEEP);
     }
 
     #[test]
@@ -345,18 +409,27 @@ mod tests {
 
     #[test]
     fn a_write_that_times_out_half_way_resumes_where_it_stopped() {
-        for size in [10, 100_000] {
-            let mut w = StallingWriter {
-                bytes: Vec::new(),
-                budget: 3,
-            };
-            let mut sender = Sender::new(Role::Server);
-            let msg = Message::Binary(vec![9; size]);
-            assert!(sender.send(&mut w, &msg).is_err());
-            sender.flush(&mut w).unwrap();
-            let mut want = Vec::new();
-            frame::encode(true, Opcode::Binary, None, &vec![9; size], &mut want);
-            assert_eq!(w.bytes, want);
+        for role in [Role::Server, Role::Client] {
+            for (size, budget) in [(10, 3), (100_000, 3), (1_000_000, 300_000)] {
+                let mut w = StallingWriter {
+                    bytes: Vec::new(),
+                    budget,
+                };
+                let mut sender = Sender::new(role);
+                let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
+                assert!(
+                    sender
+                        .send(&mut w, &Message::Binary(payload.clone()))
+                        .is_err()
+                );
+                sender.flush(&mut w).unwrap();
+                let (header, len) = FrameHeader::parse(&w.bytes).unwrap().unwrap();
+                let mut got = w.bytes[len..].to_vec();
+                if let Some(key) = header.mask_key {
+                    apply_mask(&mut got, key, 0);
+                }
+                assert_eq!(got, payload, "{role:?} {size}");
+            }
         }
     }
 

@@ -42,11 +42,14 @@ impl<S: Read + Write + 'static> WebSocket<S> {
     /// After we failed the connection: `Err(Error::Protocol)` again, at once.
     pub fn read(&mut self) -> Result<Message, Error> {
         self.state.check()?;
-        let mut source = FlushThenRead {
-            stream: &mut self.stream,
-            sender: &mut self.sender,
+        let sender = &mut self.sender;
+        let mut flush_first = |stream: &mut S| {
+            if sender.has_queued() {
+                sender.flush(stream)?;
+            }
+            Ok(())
         };
-        let result = self.receiver.read(&mut source);
+        let result = self.receiver.read(&mut self.stream, &mut flush_first);
         let mut replies = DirectReplies {
             stream: &mut self.stream,
             sender: &mut self.sender,
@@ -144,7 +147,7 @@ impl WsReader {
     /// Like `WebSocket::read`; the Pong and Close replies go through the writer.
     pub fn read(&mut self) -> Result<Message, Error> {
         self.state.check()?;
-        let result = self.receiver.read(&mut &*self.stream);
+        let result = self.receiver.read(&mut &*self.stream, &mut |_| Ok(()));
         react(result, &mut self.state, &mut &self.writer)
     }
 
@@ -379,21 +382,5 @@ impl Replies for &WsWriter {
 
     fn shutdown(&mut self, how: Shutdown) {
         let _ = self.stream.shutdown(how);
-    }
-}
-
-/// The read side of a whole `WebSocket`: sends what `write` queued before
-/// each blocking read.
-struct FlushThenRead<'a, S> {
-    stream: &'a mut S,
-    sender: &'a mut Sender,
-}
-
-impl<S: Read + Write> Read for FlushThenRead<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.sender.has_queued() {
-            self.sender.flush(self.stream)?;
-        }
-        self.stream.read(buf)
     }
 }
