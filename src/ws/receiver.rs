@@ -66,11 +66,14 @@ impl Receiver {
                 }
                 continue;
             }
+            // The mask bit alone decides (§5.1): fail before the rest of the header arrives.
+            if let Some(&second) = self.buf.data().get(1) {
+                self.check_mask(second & 0x80 != 0)?;
+            }
             let Some((header, header_len)) = FrameHeader::parse(self.buf.data())? else {
                 self.fill(stream, before_read)?;
                 continue;
             };
-            self.check_mask(&header)?;
             if header.opcode.is_control() {
                 // At most 14 + 125 bytes (checked by the parser): wait for all of it.
                 let end = header_len + header.payload_len as usize;
@@ -114,10 +117,10 @@ impl Receiver {
     }
 
     /// RFC 6455 §5.1: clients mask every frame, servers never do.
-    fn check_mask(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        match (self.role, header.mask_key) {
-            (Role::Server, None) => Err(ProtocolError::new(1002, "unmasked frame from a client")),
-            (Role::Client, Some(_)) => Err(ProtocolError::new(1002, "masked frame from a server")),
+    fn check_mask(&self, masked: bool) -> Result<(), ProtocolError> {
+        match (self.role, masked) {
+            (Role::Server, false) => Err(ProtocolError::new(1002, "unmasked frame from a client")),
+            (Role::Client, true) => Err(ProtocolError::new(1002, "masked frame from a server")),
             _ => Ok(()),
         }
     }
@@ -455,9 +458,13 @@ impl ReadBuf {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.last_read_filled && self.bytes.len() < READ_BUF_MAX {
-            self.bytes
-                .resize((self.bytes.len() * 2).min(READ_BUF_MAX), 0);
+        let room_left = self.bytes.len() - self.end;
+        if room_left == 0 || self.last_read_filled && self.bytes.len() < READ_BUF_MAX {
+            // More is probably waiting (and, defensively: never read into no room).
+            let grown = (self.bytes.len() * 2)
+                .min(READ_BUF_MAX)
+                .max(self.end + READ_BUF_INITIAL);
+            self.bytes.resize(grown, 0);
         }
         let n = stream.read(&mut self.bytes[self.end..])?;
         self.end += n;

@@ -120,6 +120,12 @@ fn an_unmasked_client_frame_fails_with_1002() {
 }
 
 #[test]
+fn an_unmasked_client_frame_fails_at_its_second_byte() {
+    // The 8-byte length and the payload never come: the mask bit is enough.
+    assert_fails_with(&[0x82, 0x7F], 1002);
+}
+
+#[test]
 fn a_masked_server_frame_fails_with_1002() {
     assert_client_fails_with(&client_frame(0x81, b"Hello"), 1002);
 }
