@@ -28,7 +28,7 @@ mod tests;
 
 pub use error::{Error, ProtocolError};
 pub use message::{CloseFrame, Message};
-pub use socket::{WebSocket, WsReader, WsWriter};
+pub use socket::{WebSocket, WsReader, WsWriter, split_shared};
 
 /// Which end of the connection we are: it decides who masks (RFC 6455 §5.1)
 /// and who closes the TCP connection first (§7.1.1).

@@ -191,7 +191,7 @@ impl Sender {
     pub(crate) fn send_prepared<W: Write>(
         &mut self,
         w: &mut W,
-        frames: &[u8],
+        frames: &[&[u8]],
     ) -> Result<(), Error> {
         if self.is_closed() {
             return Err(self.closed_error());
@@ -201,8 +201,10 @@ impl Sender {
                 "prepared frames are unmasked: only a server may send them",
             ));
         }
-        check_prepared(frames)?;
-        self.write_raw(w, &[frames]).map_err(Error::Io)
+        for part in frames {
+            check_prepared(part)?;
+        }
+        self.write_raw(w, frames).map_err(Error::Io)
     }
 
     /// Writes the queue, then `parts`, in one vectored write when the kernel
@@ -493,17 +495,17 @@ mod tests {
         let mut frames = Vec::new();
         frame::encode(true, Opcode::Text, None, b"hi", &mut frames);
         frame::encode(true, Opcode::Text, None, b"there", &mut frames);
-        sender.send_prepared(&mut w, &frames).unwrap();
+        sender.send_prepared(&mut w, &[&frames]).unwrap();
         assert_eq!(w.bytes, frames);
         assert!(
             sender
-                .send_prepared(&mut w, &frames[..frames.len() - 1])
+                .send_prepared(&mut w, &[&frames[..frames.len() - 1]])
                 .is_err()
         );
         let mut masked = Vec::new();
         frame::encode(true, Opcode::Text, Some([1, 2, 3, 4]), b"hi", &mut masked);
-        assert!(sender.send_prepared(&mut w, &masked).is_err());
+        assert!(sender.send_prepared(&mut w, &[&masked]).is_err());
         let mut client = Sender::new(Role::Client);
-        assert!(client.send_prepared(&mut w, &frames).is_err());
+        assert!(client.send_prepared(&mut w, &[&frames]).is_err());
     }
 }

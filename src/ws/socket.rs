@@ -111,19 +111,44 @@ impl WebSocket<TcpStream> {
     /// goes through the writer's lock. Frames still queued by `write` go out
     /// with the writer's next send.
     pub fn split(self) -> (WsReader, WsWriter) {
-        let stream = Arc::new(self.stream);
-        let writer = WsWriter {
-            sender: Arc::new(Mutex::new(self.sender)),
-            stream: Arc::clone(&stream),
-        };
-        let reader = WsReader {
-            stream,
-            receiver: self.receiver,
-            writer: writer.clone(),
-            state: self.state,
-        };
-        (reader, writer)
+        halves(
+            Arc::new(self.stream),
+            self.receiver,
+            self.sender,
+            self.state,
+        )
     }
+}
+
+/// The two halves straight from a handshake, over a socket that is already shared (e.g. with a
+/// registry that shuts every socket down when the server stops). `leftover` as in `from_parts`.
+pub fn split_shared(
+    stream: Arc<TcpStream>,
+    role: Role,
+    leftover: Vec<u8>,
+    config: Config,
+) -> (WsReader, WsWriter) {
+    let receiver = Receiver::new(role, &config, leftover);
+    halves(stream, receiver, Sender::new(role), ReadState::Open)
+}
+
+fn halves(
+    stream: Arc<TcpStream>,
+    receiver: Receiver,
+    sender: Sender,
+    state: ReadState,
+) -> (WsReader, WsWriter) {
+    let writer = WsWriter {
+        sender: Arc::new(Mutex::new(sender)),
+        stream: Arc::clone(&stream),
+    };
+    let reader = WsReader {
+        stream,
+        receiver,
+        writer: writer.clone(),
+        state,
+    };
+    (reader, writer)
 }
 
 impl<S> fmt::Debug for WebSocket<S> {
@@ -202,6 +227,12 @@ impl WsWriter {
     /// `frame::encode` and shared by many connections (a chat broadcast).
     /// Server side only: client frames must be masked per frame.
     pub fn send_prepared(&self, frames: &[u8]) -> Result<(), Error> {
+        self.lock().send_prepared(&mut &*self.stream, &[frames])
+    }
+
+    /// Like `send_prepared` for several buffers at once: one vectored write, no copying them
+    /// together first (a chat member that missed a few broadcasts gets them in one call).
+    pub fn send_prepared_all(&self, frames: &[&[u8]]) -> Result<(), Error> {
         self.lock().send_prepared(&mut &*self.stream, frames)
     }
 
