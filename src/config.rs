@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// Test-only: a chat line `/panic` panics the member's thread, to prove panics are contained.
     #[doc(hidden)]
     pub fault_injection: bool,
+    /// Test-only: the Nth connection thread (counted from 1, over both listeners) fails to
+    /// start, as when the OS has no threads left, to prove that refuses only that connection.
+    #[doc(hidden)]
+    pub fail_nth_spawn: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +71,7 @@ impl Default for ServerConfig {
             writers: 4,
             quiet: false,
             fault_injection: false,
+            fail_nth_spawn: None,
         }
     }
 }

@@ -152,6 +152,8 @@ pub(crate) struct Context {
     pub connections: Connections,
     pub stopping: AtomicBool,
     pub log: Log,
+    /// Connection threads started so far (for `ServerConfig::fail_nth_spawn`).
+    pub spawns: AtomicUsize,
 }
 
 /// What a connection thread runs, given its socket.
@@ -237,13 +239,21 @@ fn serve_listener(
         let stream = Arc::new(stream);
         let id = ctx.connections.register(stream.clone());
         let thread_ctx = ctx.clone();
+        let own = stream.clone();
         let work = move || {
             let _registered = thread_ctx.connections.guard(id);
-            handler(&stream, peer, &thread_ctx);
+            handler(&own, peer, &thread_ctx);
         };
-        if let Err(e) = spawn_connection(name, peer, ctx.log, work) {
+        let nth = ctx.spawns.fetch_add(1, Ordering::Relaxed) + 1;
+        let started = if ctx.config.fail_nth_spawn == Some(nth) {
+            Err(io::Error::other("fault injection: no thread for this one"))
+        } else {
+            spawn_connection(name, peer, ctx.log, work)
+        };
+        if let Err(e) = started {
             // No thread for this one connection: refuse it, keep serving everyone else.
             ctx.connections.forget(id);
+            refuse(&stream);
             ctx.log.line(format_args!(
                 "{name}: cannot start a thread for {peer}: {e}; refused"
             ));
@@ -318,6 +328,7 @@ impl Server {
             connections: Connections::default(),
             stopping: AtomicBool::new(false),
             log,
+            spawns: AtomicUsize::new(0),
         });
         let mut server = Server {
             tcp: tcp.as_ref().and_then(|l| l.local_addr().ok()),
