@@ -10,6 +10,7 @@ use crate::server::{Context, Slot};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -57,43 +58,67 @@ pub(crate) fn serve(socket: UdpSocket, ctx: Arc<Context>) {
             // E.g. an ICMP "port unreachable" for an earlier send_to: about one peer, not us.
             Err(_) => continue,
         };
-        if peers
-            .get(&addr)
-            .is_some_and(|p| p.closed.load(Ordering::Acquire))
-        {
+        // A panic while handling one datagram is that peer's problem, not the service's: it
+        // is logged and the peer forgotten (which takes it out of the room); the loop goes on.
+        let datagram = buf.get(..len).unwrap_or_default();
+        let handled = panic::catch_unwind(AssertUnwindSafe(|| {
+            handle(&socket, &mut peers, addr, datagram, &ctx)
+        }));
+        if handled.is_err() {
             peers.remove(&addr);
-        }
-        if !peers.contains_key(&addr) {
-            match join(&socket, addr, &ctx, peers.len()) {
-                Some(peer) => peers.insert(addr, peer),
-                None => continue,
-            };
-        }
-        let Some(peer) = peers.get_mut(&addr) else {
-            continue;
-        };
-        peer.last_seen = Instant::now();
-        let datagram = &buf[..len];
-        if len > ctx.config.max_line {
-            peer.member.tell(&format!(
-                "error: message longer than {} bytes; dropped",
-                ctx.config.max_line
+            ctx.log.line(format_args!(
+                "udp {addr}: handling its datagram panicked; peer removed"
             ));
-            continue;
         }
-        let Ok(text) = std::str::from_utf8(datagram) else {
-            peer.member
-                .tell("error: that message was not UTF-8; dropped");
-            continue;
+    }
+}
+
+/// One datagram from `addr`: joins it if new, then hands its line to the hub.
+fn handle(
+    socket: &Arc<UdpSocket>,
+    peers: &mut HashMap<SocketAddr, Peer>,
+    addr: SocketAddr,
+    datagram: &[u8],
+    ctx: &Context,
+) {
+    if peers
+        .get(&addr)
+        .is_some_and(|p| p.closed.load(Ordering::Acquire))
+    {
+        peers.remove(&addr);
+    }
+    if !peers.contains_key(&addr) {
+        match join(socket, addr, ctx, peers.len()) {
+            Some(peer) => peers.insert(addr, peer),
+            None => return,
         };
-        let text = text.strip_suffix('\n').unwrap_or(text);
-        let text = text.strip_suffix('\r').unwrap_or(text);
-        let quit = crate::chat::parse_line(text) == crate::chat::Input::Quit;
-        peer.member.say(text.to_string());
-        if quit {
-            // The hub says goodbye; forget the address now, so its next datagram joins anew.
-            peers.remove(&addr);
-        }
+    }
+    let Some(peer) = peers.get_mut(&addr) else {
+        return;
+    };
+    peer.last_seen = Instant::now();
+    if datagram.len() > ctx.config.max_line {
+        peer.member.tell(&format!(
+            "error: message longer than {} bytes; dropped",
+            ctx.config.max_line
+        ));
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(datagram) else {
+        peer.member
+            .tell("error: that message was not UTF-8; dropped");
+        return;
+    };
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if ctx.config.fault_injection && text == "/panic" {
+        panic!("fault injection: /panic from {addr}");
+    }
+    let quit = crate::chat::parse_line(text) == crate::chat::Input::Quit;
+    peer.member.say(text.to_string());
+    if quit {
+        // The hub says goodbye; forget the address now, so its next datagram joins anew.
+        peers.remove(&addr);
     }
 }
 
