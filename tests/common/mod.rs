@@ -153,7 +153,11 @@ impl UdpChat {
             .socket
             .recv(&mut buf)
             .unwrap_or_else(|e| panic!("{}: no datagram: {e}", self.nick));
-        String::from_utf8(buf[..n].to_vec()).expect("server datagrams are UTF-8")
+        let text = String::from_utf8(buf[..n].to_vec()).expect("server datagrams are UTF-8");
+        // One datagram is one line; it ends with `\n` so that `nc -u` prints it as one.
+        text.strip_suffix('\n')
+            .unwrap_or_else(|| panic!("{}: datagram without its newline: {text:?}", self.nick))
+            .to_string()
     }
 
     pub fn expect(&mut self, want: &str) -> Vec<String> {
