@@ -221,8 +221,14 @@ pub(crate) fn spawn_connection(
         .map(drop)
 }
 
-/// The chat server's accept loop for one listener: cap the threads, register the socket (so
-/// shutdown can close it), and run `handler` on the connection's own thread.
+/// Accepted connections waiting for their thread. The kernel's listen queue holds only 128
+/// (std's backlog): a storm of connects overflows it unless it is emptied at `accept` speed.
+const HANDOFF_CAPACITY: usize = 4096;
+
+/// The chat server's door for one listener. Two threads: the accept thread only accepts
+/// (so the kernel's short listen queue is emptied as fast as it fills, and no SYN is dropped
+/// in a reconnect storm), and a starter thread caps, registers (so shutdown can close the
+/// socket) and runs `handler` on the connection's own thread.
 fn serve_listener(
     listener: TcpListener,
     ctx: Arc<Context>,
@@ -230,37 +236,68 @@ fn serve_listener(
     handler: Handler,
     refuse: Refuser,
 ) {
-    let stopping = &ctx.stopping;
-    accept_loop(&listener, stopping, name, ctx.log, |stream, peer| {
-        if ctx.connections.count() >= ctx.config.max_conns + HANDSHAKE_HEADROOM {
-            refuse(&stream);
-            ctx.log
-                .line(format_args!("{name}: {peer} refused: too many connections"));
-            return;
-        }
-        let stream = Arc::new(stream);
-        let id = ctx.connections.register(stream.clone());
-        let thread_ctx = ctx.clone();
-        let own = stream.clone();
-        let work = move || {
-            let _registered = thread_ctx.connections.guard(id);
-            handler(&own, peer, &thread_ctx);
-        };
-        let nth = ctx.spawns.fetch_add(1, Ordering::Relaxed) + 1;
-        let started = if ctx.config.fail_nth_spawn == Some(nth) {
-            Err(io::Error::other("fault injection: no thread for this one"))
-        } else {
-            spawn_connection(name, peer, ctx.log, work)
-        };
-        if let Err(e) = started {
-            // No thread for this one connection: refuse it, keep serving everyone else.
-            ctx.connections.forget(id);
-            refuse(&stream);
-            ctx.log.line(format_args!(
-                "{name}: cannot start a thread for {peer}: {e}; refused"
-            ));
-        }
+    let (handoff, accepted) = crossbeam_channel::bounded(HANDOFF_CAPACITY);
+    let starter_ctx = ctx.clone();
+    let starter = thread::Builder::new()
+        .name(format!("{name}-start"))
+        .spawn(move || {
+            for (stream, peer) in accepted {
+                start_connection(stream, peer, &starter_ctx, name, handler, refuse);
+            }
+        });
+    let Ok(starter) = starter else {
+        // No thread for the starter: start connections from the accept thread itself.
+        return accept_loop(&listener, &ctx.stopping, name, ctx.log, |stream, peer| {
+            start_connection(stream, peer, &ctx, name, handler, refuse)
+        });
+    };
+    accept_loop(&listener, &ctx.stopping, name, ctx.log, |stream, peer| {
+        let _ = handoff.send((stream, peer));
     });
+    drop(handoff);
+    let _ = starter.join();
+}
+
+/// Caps the threads, registers the socket and runs `handler` on the connection's own thread.
+fn start_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &Arc<Context>,
+    name: &'static str,
+    handler: Handler,
+    refuse: Refuser,
+) {
+    if ctx.stopping.load(Ordering::Acquire) {
+        return;
+    }
+    if ctx.connections.count() >= ctx.config.max_conns + HANDSHAKE_HEADROOM {
+        refuse(&stream);
+        ctx.log
+            .line(format_args!("{name}: {peer} refused: too many connections"));
+        return;
+    }
+    let stream = Arc::new(stream);
+    let id = ctx.connections.register(stream.clone());
+    let thread_ctx = ctx.clone();
+    let own = stream.clone();
+    let work = move || {
+        let _registered = thread_ctx.connections.guard(id);
+        handler(&own, peer, &thread_ctx);
+    };
+    let nth = ctx.spawns.fetch_add(1, Ordering::Relaxed) + 1;
+    let started = if ctx.config.fail_nth_spawn == Some(nth) {
+        Err(io::Error::other("fault injection: no thread for this one"))
+    } else {
+        spawn_connection(name, peer, ctx.log, work)
+    };
+    if let Err(e) = started {
+        // No thread for this one connection: refuse it, keep serving everyone else.
+        ctx.connections.forget(id);
+        refuse(&stream);
+        ctx.log.line(format_args!(
+            "{name}: cannot start a thread for {peer}: {e}; refused"
+        ));
+    }
 }
 
 /// Binding failed: which address and why, in one line.
