@@ -42,7 +42,9 @@ fn random_bytes_get_400_not_http() {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut bytes = vec![0x01];
     bytes.extend((0..4096).map(|_| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (x >> 56) as u8
     }));
     refused(&bytes, "HTTP/1.1 400 Bad Request", "not HTTP");
@@ -51,7 +53,9 @@ fn random_bytes_get_400_not_http() {
 #[test]
 fn a_tls_client_hello_gets_400_naming_tls() {
     // The first bytes of a real TLS 1.2/1.3 ClientHello: record type 22, version 3.1.
-    let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+    let mut hello = vec![
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
     hello.extend_from_slice(&[0xAB; 32]); // client random
     hello.extend_from_slice(&[0x20; 33]); // session id
     refused(&hello, "HTTP/1.1 400 Bad Request", "TLS ClientHello");

@@ -86,7 +86,7 @@ fn a_spoofed_flood_from_10000_ports_keeps_the_peer_table_bounded() {
         server.member_count()
     );
     // The table has room again: a newcomer joins.
-    let mut newcomer = UdpChat::join(&server);
+    let newcomer = UdpChat::join(&server);
     newcomer.send("room for me again");
     let line = format!("{}: room for me again", newcomer.nick);
     for peer in &mut known {
@@ -99,7 +99,7 @@ fn a_spoofed_flood_from_10000_ports_keeps_the_peer_table_bounded() {
 fn a_panic_while_handling_one_datagram_does_not_stop_the_udp_service() {
     let server = server(|c| c.fault_injection = true);
     let mut witness = Witness::join(&server);
-    let mut victim = UdpChat::join(&server);
+    let victim = UdpChat::join(&server);
     let mut bystander = UdpChat::join(&server);
     victim.send("/panic");
     witness
@@ -110,7 +110,7 @@ fn a_panic_while_handling_one_datagram_does_not_stop_the_udp_service() {
     witness
         .ws
         .expect(&format!("{}: udp still works", bystander.nick));
-    let mut newcomer = UdpChat::join(&server);
+    let newcomer = UdpChat::join(&server);
     newcomer.send("and takes newcomers");
     bystander.expect(&format!("{}: and takes newcomers", newcomer.nick));
     witness.still_chatting();

@@ -36,9 +36,11 @@ impl Witness {
         static ROUND: AtomicUsize = AtomicUsize::new(0);
         let n = ROUND.fetch_add(1, Ordering::Relaxed);
         self.tcp.send(&format!("tcp witness {n}"));
-        self.ws.expect(&format!("{}: tcp witness {n}", self.tcp.nick));
+        self.ws
+            .expect(&format!("{}: tcp witness {n}", self.tcp.nick));
         self.ws.send(&format!("ws witness {n}"));
-        self.tcp.expect(&format!("{}: ws witness {n}", self.ws.nick));
+        self.tcp
+            .expect(&format!("{}: ws witness {n}", self.ws.nick));
     }
 
     /// The attacker's connection thread is gone: back to the witness's two.
