@@ -103,6 +103,25 @@ fn parse_serve(args: &[String]) -> Result<ServerConfig, String> {
             print!("{HELP}");
             std::process::exit(0);
         }
+        const TAKES_VALUE: &[&str] = &[
+            "--tcp",
+            "--udp",
+            "--ws",
+            "--max-conns",
+            "--max-udp-peers",
+            "--max-line",
+            "--udp-idle",
+            "--write-timeout",
+            "--ping-interval",
+            "--pong-timeout",
+            "--handshake-timeout",
+            "--max-head",
+            "--allow-origin",
+            "--writers",
+        ];
+        if !TAKES_VALUE.contains(&flag.as_str()) {
+            return Err(format!("unknown option '{flag}' (see plainsock --help)"));
+        }
         let value = args
             .next()
             .ok_or_else(|| format!("{flag} needs a value (see plainsock --help)"))?;
