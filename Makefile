@@ -21,10 +21,12 @@ test:
 	$(CARGO) fmt --check
 
 bench:
-	@echo "make bench: the benchmark arrives with its issue (#5); nothing to run yet" >&2; exit 1
+	$(CARGO) build --release --bin plainsock --example bench
+	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); ./target/release/examples/bench
 
 bench-quick:
-	@echo "make bench-quick: the benchmark arrives with its issue (#5); nothing to run yet" >&2; exit 1
+	$(CARGO) build --release --bin plainsock --example bench
+	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); ./target/release/examples/bench --quick
 
 e2e:
 	@echo "make e2e: the end-to-end browser tests arrive with their issue (#4); nothing to run yet" >&2; exit 1

@@ -24,13 +24,16 @@ pub enum Proto {
     Ws,
 }
 
+/// Each connection's socket (to shut it down) and thread (to join it).
+type Connections = Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>;
+
 /// An echo server on 127.0.0.1:0, one thread per connection. Dropping it stops the accept
 /// thread, shuts every connection down and joins every thread.
 pub struct EchoServer {
     pub addr: SocketAddr,
     stopping: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
-    conns: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>,
+    conns: Connections,
 }
 
 impl EchoServer {
@@ -38,7 +41,7 @@ impl EchoServer {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let stopping = Arc::new(AtomicBool::new(false));
-        let conns: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>> = Arc::default();
+        let conns: Connections = Arc::default();
         let (stop, list) = (stopping.clone(), conns.clone());
         let accept = thread::Builder::new()
             .name("echo-accept".into())
@@ -52,12 +55,12 @@ impl EchoServer {
                     let Ok(handle) = stream.try_clone() else {
                         continue;
                     };
-                    let spawned = thread::Builder::new()
-                        .name("echo-conn".into())
-                        .spawn(move || match proto {
+                    let spawned = thread::Builder::new().name("echo-conn".into()).spawn(
+                        move || match proto {
                             Proto::Tcp => raw_echo(stream),
                             Proto::Ws => ws_echo(stream),
-                        });
+                        },
+                    );
                     if let (Ok(thread), Ok(mut list)) = (spawned, list.lock()) {
                         list.push((handle, thread));
                     }
@@ -118,10 +121,13 @@ fn ws_echo(stream: TcpStream) {
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             Ok(Message::Close(_)) | Err(_) => return,
         };
-        if ws.write(reply).is_err() {
-            return;
-        }
-        if !ws.has_buffered_frame() && ws.flush().is_err() {
+        // More is waiting: queue this answer; else send the queue and it in one write.
+        let sent = if ws.has_buffered_frame() {
+            ws.write(reply)
+        } else {
+            ws.send(reply)
+        };
+        if sent.is_err() {
             return;
         }
     }
@@ -225,7 +231,12 @@ pub fn echo_rate(proto: Proto, conns: usize, window: usize, t: Timing) -> io::Re
             Ok(())
         }));
     }
-    let total = || counters.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
+    let total = || {
+        counters
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
     thread::sleep(t.warmup);
     let (c0, t0) = (total(), Instant::now());
     thread::sleep(t.window);
@@ -279,11 +290,13 @@ pub fn large_rate(proto: Proto, size: usize, t: Timing) -> io::Result<f64> {
             }
             (
                 Box::new(move |message| w.send(Message::Binary(message)).map_err(io_err)),
-                Box::new(move || loop {
-                    match r.read().map_err(io_err)? {
-                        Message::Binary(b) if b.len() == size => return Ok(b),
-                        Message::Ping(_) | Message::Pong(_) => continue,
-                        _ => return Err(io::Error::other("unexpected message")),
+                Box::new(move || {
+                    loop {
+                        match r.read().map_err(io_err)? {
+                            Message::Binary(b) if b.len() == size => return Ok(b),
+                            Message::Ping(_) | Message::Pong(_) => continue,
+                            _ => return Err(io::Error::other("unexpected message")),
+                        }
                     }
                 }),
             )

@@ -58,7 +58,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let num = || value.parse::<u64>().map_err(|_| format!("bad {flag} {value}"));
+        let num = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("bad {flag} {value}"))
+        };
         match flag.as_str() {
             "--ws" => parsed.ws = value.parse().map_err(|_| format!("bad --ws {value}"))?,
             "--members" => parsed.members = num()? as usize,
@@ -251,11 +255,17 @@ fn run(args: &Args) -> io::Result<()> {
     out("connected", connected);
     out("opened", opened);
     out("connect_failed", args.members - connected);
-    out("handshake_failed", shared.handshake_failed.load(Ordering::Relaxed));
+    out(
+        "handshake_failed",
+        shared.handshake_failed.load(Ordering::Relaxed),
+    );
     out("connect_p50_ms", percentile(&connect_ms, 50.0));
     out("connect_p99_ms", percentile(&connect_ms, 99.0));
     out("connect_max_ms", percentile(&connect_ms, 100.0));
-    out("connect_slow", connect_ms.iter().filter(|&&t| t >= 900.0).count());
+    out(
+        "connect_slow",
+        connect_ms.iter().filter(|&&t| t >= 900.0).count(),
+    );
     out("handshake_p99_ms", percentile(&handshake_ms, 99.0));
     out("connect_all_ms", ms(connect_all));
     out("settled", settled);
@@ -318,7 +328,11 @@ fn run(args: &Args) -> io::Result<()> {
     out("deliveries", deliveries);
     out(
         "deliveries_per_s",
-        if span > 0.0 { deliveries as f64 / span } else { 0.0 },
+        if span > 0.0 {
+            deliveries as f64 / span
+        } else {
+            0.0
+        },
     );
     out(
         "missing",
@@ -450,7 +464,13 @@ impl Conn {
         self.state = State::Dead;
     }
 
-    fn receive(&mut self, bytes: &[u8], shared: &Shared, now_ns: &impl Fn() -> u64, keys: &mut MaskKeys) {
+    fn receive(
+        &mut self,
+        bytes: &[u8],
+        shared: &Shared,
+        now_ns: &impl Fn() -> u64,
+        keys: &mut MaskKeys,
+    ) {
         match &mut self.state {
             State::Dead => return,
             State::Open => self.pending.extend_from_slice(bytes),
@@ -517,7 +537,13 @@ impl Conn {
                 Opcode::Text => on_line(payload, &mut self.online_seen, shared, now_ns),
                 Opcode::Ping => {
                     let mut pong = Vec::new();
-                    frame::encode(true, Opcode::Pong, Some(keys.next_key()), payload, &mut pong);
+                    frame::encode(
+                        true,
+                        Opcode::Pong,
+                        Some(keys.next_key()),
+                        payload,
+                        &mut pong,
+                    );
                     let _ = self.stream.write(&pong);
                 }
                 Opcode::Close => {
@@ -533,7 +559,6 @@ impl Conn {
             self.pending.shrink_to(4 * 1024);
         }
     }
-
 }
 
 /// A chat line: a benchmark message (`NICK: #B<seq>:<ns>`) or a join notice.

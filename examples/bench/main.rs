@@ -45,7 +45,11 @@ fn main() -> ExitCode {
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
-        .map(|list| list.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+        .map(|list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        });
     let plan = if quick {
         Plan {
             quick,
@@ -108,11 +112,12 @@ fn main() -> ExitCode {
         };
         if let Some(why) = failure {
             eprintln!("scenario {scenario} failed: {why}");
-            rows.push(
-                Row::new(&format!("{scenario} (failed)"), "-", "", f64::NAN).note(why),
-            );
+            rows.push(Row::new(&format!("{scenario} (failed)"), "-", "", f64::NAN).note(why));
         }
-        eprintln!("scenario {scenario} took {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "scenario {scenario} took {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     let elapsed = started.elapsed();
     report::print_table(&rows);
@@ -139,11 +144,23 @@ fn run_scenario(
     match n {
         1 => {
             let r = echo::alternate(t.runs, |p| echo::echo_rate(p, 1, 1, t))?;
-            rows.push(ratio("1 echo, 1 conn, 64 B", "round trips/s", "rt/s", r, 0.9));
+            rows.push(ratio(
+                "1 echo, 1 conn, 64 B",
+                "round trips/s",
+                "rt/s",
+                r,
+                0.9,
+            ));
         }
         2 => {
             let r = echo::alternate(t.runs, |p| echo::echo_rate(p, 50, 1, t))?;
-            rows.push(ratio("2 echo, 50 conns, 64 B", "round trips/s", "rt/s", r, 0.9));
+            rows.push(ratio(
+                "2 echo, 50 conns, 64 B",
+                "round trips/s",
+                "rt/s",
+                r,
+                0.9,
+            ));
         }
         3 => {
             let r = echo::alternate(t.runs, |p| echo::echo_rate(p, 50, 16, t))?;
@@ -157,14 +174,23 @@ fn run_scenario(
         }
         4 => {
             let lt = plan.large_timing;
-            for (size, name) in [(1 << 20, "4 echo 1 MiB messages"), (16 << 20, "4 echo 16 MiB messages")] {
+            for (size, name) in [
+                (1 << 20, "4 echo 1 MiB messages"),
+                (16 << 20, "4 echo 16 MiB messages"),
+            ] {
                 let r = echo::alternate(lt.runs, |p| echo::large_rate(p, size, lt))?;
                 rows.push(ratio(name, "payload MB/s", "MB/s", r, 0.85));
             }
             let (mask, memcpy) = echo::masking(t);
             rows.push(
-                ratio("4 masking 1 MiB", "GB/s (vs memcpy)", "GB/s", (memcpy, mask), 0.5)
-                    .note("baseline: copy_from_slice of the same buffer"),
+                ratio(
+                    "4 masking 1 MiB",
+                    "GB/s (vs memcpy)",
+                    "GB/s",
+                    (memcpy, mask),
+                    0.5,
+                )
+                .note("baseline: copy_from_slice of the same buffer"),
             );
         }
         5 => {

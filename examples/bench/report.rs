@@ -32,7 +32,12 @@ fn trouble(run: &RoomRun) -> String {
     notes.join("; ")
 }
 
-pub fn fanout_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>, points: &mut Vec<FanoutPoint>) {
+pub fn fanout_rows(
+    members: usize,
+    run: &RoomRun,
+    rows: &mut Vec<Row>,
+    points: &mut Vec<FanoutPoint>,
+) {
     let name = format!("6 fan-out, {} members", number(members as f64));
     let cpu = format!(
         "CPU s: server {} / load-gen {}",
@@ -40,12 +45,31 @@ pub fn fanout_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>, points: &
         number(run.get("loadgen_cpu_broadcast_s"))
     );
     rows.push(Row::new(&name, "deliveries/s", "/s", run.get("deliveries_per_s")).note(cpu));
-    let p99 = Row::new(&name, "p99 latency to last member", "ms", run.get("last_p99_ms"));
-    rows.push(Row::new(&name, "p50 latency to last member", "ms", run.get("last_p50_ms")));
-    rows.push(if members >= 1_000 { p99.goal(Goal::Below(50.0)) } else { p99 });
+    let p99 = Row::new(
+        &name,
+        "p99 latency to last member",
+        "ms",
+        run.get("last_p99_ms"),
+    );
+    rows.push(Row::new(
+        &name,
+        "p50 latency to last member",
+        "ms",
+        run.get("last_p50_ms"),
+    ));
+    rows.push(if members >= 1_000 {
+        p99.goal(Goal::Below(50.0))
+    } else {
+        p99
+    });
     rows.push(
-        Row::new(&name, "max latency to last member", "ms", run.get("last_max_ms"))
-            .note(trouble(run)),
+        Row::new(
+            &name,
+            "max latency to last member",
+            "ms",
+            run.get("last_max_ms"),
+        )
+        .note(trouble(run)),
     );
     points.push(FanoutPoint {
         members,
@@ -69,19 +93,32 @@ pub fn scale_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>) {
             number(run.get("closed"))
         )),
     );
-    rows.push(goal(Row::new(&name, "server RSS", "MiB", rss / mib), Goal::Below(1024.0)));
     rows.push(goal(
-        Row::new(&name, "RSS per member", "KiB", per_member).note("(idle RSS - empty RSS) / members"),
+        Row::new(&name, "server RSS", "MiB", rss / mib),
+        Goal::Below(1024.0),
+    ));
+    rows.push(goal(
+        Row::new(&name, "RSS per member", "KiB", per_member)
+            .note("(idle RSS - empty RSS) / members"),
         Goal::Below(100.0),
     ));
-    rows.push(Row::new(&name, "server threads", "", run.get("threads_idle")));
+    rows.push(Row::new(
+        &name,
+        "server threads",
+        "",
+        run.get("threads_idle"),
+    ));
     rows.push(
-        Row::new(&name, "all connected + upgraded", "s", run.get("connect_all_ms") / 1e3).note(
-            format!(
-                "room settled (every join notice read) after {} s",
-                number(run.get("settle_all_ms") / 1e3)
-            ),
-        ),
+        Row::new(
+            &name,
+            "all connected + upgraded",
+            "s",
+            run.get("connect_all_ms") / 1e3,
+        )
+        .note(format!(
+            "room settled (every join notice read) after {} s",
+            number(run.get("settle_all_ms") / 1e3)
+        )),
     );
     rows.push(
         Row::new(&name, "connect p99", "ms", run.get("connect_p99_ms")).note(format!(
@@ -91,38 +128,69 @@ pub fn scale_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>) {
         )),
     );
     rows.push(
-        Row::new(&name, "connects >= 0.9 s (dropped SYN)", "", run.get("connect_slow")).note(
-            format!(
-                "TcpExt ListenOverflows +{} during the run (machine-wide)",
-                number(run.get("listen_overflows"))
-            ),
-        ),
+        Row::new(
+            &name,
+            "connects >= 0.9 s (dropped SYN)",
+            "",
+            run.get("connect_slow"),
+        )
+        .note(format!(
+            "TcpExt ListenOverflows +{} during the run (machine-wide)",
+            number(run.get("listen_overflows"))
+        )),
     );
     rows.push(
-        Row::new(&name, "CPU s while joining: server", "s", run.get("server_cpu_connect_s"))
-            .note(format!("load-gen {} s", number(run.get("loadgen_cpu_connect_s")))),
+        Row::new(
+            &name,
+            "CPU s while joining: server",
+            "s",
+            run.get("server_cpu_connect_s"),
+        )
+        .note(format!(
+            "load-gen {} s",
+            number(run.get("loadgen_cpu_connect_s"))
+        )),
     );
     rows.push(goal(
-        Row::new(&name, "one broadcast reaches all (p50)", "ms", run.get("last_p50_ms"))
-            .note(format!(
-                "max {} ms over {} broadcasts; {}",
-                number(run.get("last_max_ms")),
-                number(run.get("complete")),
-                trouble(run)
-            )),
+        Row::new(
+            &name,
+            "one broadcast reaches all (p50)",
+            "ms",
+            run.get("last_p50_ms"),
+        )
+        .note(format!(
+            "max {} ms over {} broadcasts; {}",
+            number(run.get("last_max_ms")),
+            number(run.get("complete")),
+            trouble(run)
+        )),
         Goal::Below(1000.0),
     ));
 }
 
-const HEAD: [&str; 7] = ["scenario", "measure", "plainsock", "baseline", "ratio", "target", "met"];
+const HEAD: [&str; 7] = [
+    "scenario",
+    "measure",
+    "plainsock",
+    "baseline",
+    "ratio",
+    "target",
+    "met",
+];
 
 fn cells(row: &Row) -> [String; 7] {
-    let unit = if row.unit.is_empty() { String::new() } else { format!(" {}", row.unit) };
+    let unit = if row.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", row.unit)
+    };
     [
         row.scenario.clone(),
         row.measure.clone(),
         format!("{}{unit}", number(row.value)),
-        row.baseline.map(|b| format!("{}{unit}", number(b))).unwrap_or_default(),
+        row.baseline
+            .map(|b| format!("{}{unit}", number(b)))
+            .unwrap_or_default(),
         row.ratio().map(|r| format!("{r:.2}x")).unwrap_or_default(),
         row.target_text(),
         match row.met() {
@@ -155,7 +223,10 @@ pub fn print_table(rows: &[Row]) {
     };
     println!();
     println!("{}", line(HEAD));
-    println!("{}", line(width.map(|w| "-".repeat(w)).each_ref().map(String::as_str)));
+    println!(
+        "{}",
+        line(width.map(|w| "-".repeat(w)).each_ref().map(String::as_str))
+    );
     for (r, row) in table.iter().zip(rows) {
         println!("{}", line(r.each_ref().map(String::as_str)));
         if !row.note.is_empty() {
@@ -221,9 +292,19 @@ fn svg(points: &[FanoutPoint]) -> String {
         .filter(|p| p.members > 0 && p.p50_ms.is_finite() && p.p99_ms.is_finite())
         .collect();
     let max_y = pts.iter().map(|p| p.p99_ms).fold(1.0, f64::max) * 1.15;
-    let lo = pts.iter().map(|p| (p.members as f64).log10()).fold(f64::INFINITY, f64::min);
-    let hi = pts.iter().map(|p| (p.members as f64).log10()).fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 4.0) };
+    let lo = pts
+        .iter()
+        .map(|p| (p.members as f64).log10())
+        .fold(f64::INFINITY, f64::min);
+    let hi = pts
+        .iter()
+        .map(|p| (p.members as f64).log10())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (0.0, 4.0)
+    };
     let x = |m: usize| left + ((m as f64).log10() - lo) / (hi - lo) * (w - left - right);
     let y = |v: f64| top + (1.0 - v / max_y) * (h - top - bottom);
     let mut s = format!(
@@ -233,8 +314,14 @@ fn svg(points: &[FanoutPoint]) -> String {
         w / 2.0
     );
     let (x0, x1, y0, y1) = (left, w - right, top, h - bottom);
-    let _ = writeln!(s, "<line x1=\"{x0}\" y1=\"{y1}\" x2=\"{x1}\" y2=\"{y1}\" stroke=\"black\"/>");
-    let _ = writeln!(s, "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{y1}\" stroke=\"black\"/>");
+    let _ = writeln!(
+        s,
+        "<line x1=\"{x0}\" y1=\"{y1}\" x2=\"{x1}\" y2=\"{y1}\" stroke=\"black\"/>"
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{y1}\" stroke=\"black\"/>"
+    );
     for i in 0..=4 {
         let v = max_y * f64::from(i) / 4.0;
         let yy = y(v);
@@ -266,7 +353,11 @@ fn svg(points: &[FanoutPoint]) -> String {
         (y0 + y1) / 2.0
     );
     for (label, color, value) in [
-        ("p50", "#1f77b4", (|p: &FanoutPoint| p.p50_ms) as fn(&FanoutPoint) -> f64),
+        (
+            "p50",
+            "#1f77b4",
+            (|p: &FanoutPoint| p.p50_ms) as fn(&FanoutPoint) -> f64,
+        ),
         ("p99", "#d62728", |p: &FanoutPoint| p.p99_ms),
     ] {
         let line: Vec<String> = pts

@@ -158,7 +158,10 @@ pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                values.insert("error".into(), "the load generator did not finish in time".into());
+                values.insert(
+                    "error".into(),
+                    "the load generator did not finish in time".into(),
+                );
                 break;
             }
         }

@@ -80,9 +80,10 @@ pub fn listen_overflows() -> Option<u64> {
     let mut lines = text.lines();
     while let Some(names) = lines.next() {
         let values = lines.next()?;
-        if let (Some(names), Some(values)) =
-            (names.strip_prefix("TcpExt:"), values.strip_prefix("TcpExt:"))
-        {
+        if let (Some(names), Some(values)) = (
+            names.strip_prefix("TcpExt:"),
+            values.strip_prefix("TcpExt:"),
+        ) {
             let at = names
                 .split_whitespace()
                 .position(|n| n == "ListenOverflows")?;

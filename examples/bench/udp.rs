@@ -65,7 +65,9 @@ pub fn udp_rate(plainsock: bool, t: Timing) -> io::Result<(f64, u64)> {
             ..ServerConfig::default()
         };
         let server = Server::start(config).map_err(|e| io::Error::other(e.to_string()))?;
-        let addr = server.udp_addr().ok_or_else(|| io::Error::other("no UDP address"))?;
+        let addr = server
+            .udp_addr()
+            .ok_or_else(|| io::Error::other("no UDP address"))?;
         chat = Some(server);
         addr
     } else {
@@ -103,7 +105,12 @@ pub fn udp_rate(plainsock: bool, t: Timing) -> io::Result<(f64, u64)> {
                     break;
                 }
                 Ok(_) => continue,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     lost += 1;
                     break;
                 }
