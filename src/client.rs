@@ -74,7 +74,8 @@ fn udp(url: &Url) -> Result<(), String> {
     thread::spawn(move || {
         let mut buf = vec![0u8; crate::udp::MAX_DATAGRAM];
         while let Ok(n) = receiver.recv(&mut buf) {
-            if !print_line(&String::from_utf8_lossy(&buf[..n])) {
+            let datagram = String::from_utf8_lossy(&buf[..n]);
+            if !print_line(datagram.trim_end_matches('\n')) {
                 break;
             }
         }

@@ -193,6 +193,10 @@ impl Outlet for WsOutlet {
                 .0
                 .get_ref()
                 .set_write_timeout(Some(Duration::from_millis(1)));
+        } else {
+            // The same notice line a terminal member gets, then the Close.
+            let notice = Outgoing::new(why.notice());
+            let _ = self.0.send_prepared(notice.ws_frame());
         }
         let _ = self.0.close(code, truncate(&reason, 123));
         // Our Close is sent; FIN follows. The reader still sees the peer's Close reply.
