@@ -194,17 +194,28 @@ pub struct Timing {
 }
 
 /// Runs `measure(proto)` alternately for raw TCP and WebSocket, `runs` times each (so slow
-/// drift on a shared machine hits both), and returns the medians (tcp, ws).
+/// drift on a shared machine hits both), and returns the medians (tcp, ws) and, to show
+/// the noise, each run's ratio in words.
 pub fn alternate(
     runs: usize,
     mut measure: impl FnMut(Proto) -> io::Result<f64>,
-) -> io::Result<(f64, f64)> {
+) -> io::Result<(f64, f64, String)> {
     let (mut tcp, mut ws) = (Vec::new(), Vec::new());
     for _ in 0..runs.max(1) {
         tcp.push(measure(Proto::Tcp)?);
         ws.push(measure(Proto::Ws)?);
     }
-    Ok((crate::stats::median(&tcp), crate::stats::median(&ws)))
+    let ratios: Vec<String> = tcp
+        .iter()
+        .zip(&ws)
+        .map(|(t, w)| format!("{:.2}", w / t))
+        .collect();
+    let spread = format!("ratio of each run: {}", ratios.join(", "));
+    Ok((
+        crate::stats::median(&tcp),
+        crate::stats::median(&ws),
+        spread,
+    ))
 }
 
 /// Scenarios 1-3: `conns` clients, each keeping `window` 64-byte messages in flight.

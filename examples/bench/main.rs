@@ -136,10 +136,11 @@ fn run_scenario(
     fanout_points: &mut Vec<report::FanoutPoint>,
 ) -> std::io::Result<()> {
     let t = plan.timing;
-    let ratio = |name: &str, measure: &str, unit, (base, ws): (f64, f64), goal| {
+    let ratio = |name: &str, measure: &str, unit, (base, ws, spread): (f64, f64, String), goal| {
         Row::new(name, measure, unit, ws)
             .baseline(base)
             .goal(Goal::RatioAtLeast(goal))
+            .note(spread)
     };
     match n {
         1 => {
@@ -187,19 +188,19 @@ fn run_scenario(
                     "4 masking 1 MiB",
                     "GB/s (vs memcpy)",
                     "GB/s",
-                    (memcpy, mask),
+                    (memcpy, mask, String::new()),
                     0.5,
                 )
                 .note("baseline: copy_from_slice of the same buffer"),
             );
         }
         5 => {
-            let (bare, chat, lost) = udp::udp_pair(t)?;
+            let (bare, chat, lost, spread) = udp::udp_pair(t)?;
             rows.push(
                 Row::new("5 UDP 64 B via chat server", "round trips/s", "rt/s", chat)
                     .baseline(bare)
                     .note(format!(
-                        "baseline: bare recv_from/send_to loop; {lost} datagrams lost"
+                        "baseline: bare recv_from/send_to loop; {lost} datagrams lost; {spread}"
                     )),
             );
         }

@@ -126,13 +126,14 @@ pub fn udp_rate(plainsock: bool, t: Timing) -> io::Result<(f64, u64)> {
     result
 }
 
-/// Alternates the two (see `echo::alternate`); returns (bare, plainsock, lost datagrams).
-pub fn udp_pair(t: Timing) -> io::Result<(f64, f64, u64)> {
+/// Alternates the two (see `echo::alternate`); returns (bare, plainsock, lost datagrams,
+/// each run's ratio).
+pub fn udp_pair(t: Timing) -> io::Result<(f64, f64, u64, String)> {
     let mut lost_total = 0;
-    let (bare, chat) = crate::echo::alternate(t.runs, |proto| {
+    let (bare, chat, spread) = crate::echo::alternate(t.runs, |proto| {
         let (rate, lost) = udp_rate(proto == Proto::Ws, t)?;
         lost_total += lost;
         Ok(rate)
     })?;
-    Ok((bare, chat, lost_total))
+    Ok((bare, chat, lost_total, spread))
 }
