@@ -222,7 +222,7 @@ fn run_scenario(
                 messages: 5,
                 interval_ms: if plan.quick { 200 } else { 500 },
                 pollers: 2,
-                deadline: Duration::from_secs(if plan.quick { 20 } else { 170 }),
+                deadline: Duration::from_secs(if plan.quick { 20 } else { 140 }),
             })?;
             report::scale_rows(plan.scale, &run, rows);
         }

@@ -99,8 +99,13 @@ pub fn udp_rate(plainsock: bool, t: Timing) -> io::Result<(f64, u64)> {
         client.send(payload.as_bytes())?;
         loop {
             match client.recv(&mut buf) {
-                // The chat answers `guest-N: LINE`; notices (`* ...`) and older lines skip.
-                Ok(n) if buf[..n].ends_with(payload.as_bytes()) => {
+                // The chat answers `guest-N: LINE\n`; notices (`* ...`) and older lines skip.
+                Ok(n)
+                    if buf[..n]
+                        .strip_suffix(b"\n")
+                        .unwrap_or(&buf[..n])
+                        .ends_with(payload.as_bytes()) =>
+                {
                     done += 1;
                     break;
                 }
