@@ -129,23 +129,27 @@ const BROWSER_CLIENT: &str = r#"
     ["1 MiB binary", bytes(1 << 20, 7)],
     ["large text", "plain é € 😀 ".repeat(40000)],
   ];
+  // Text compares as UTF-16 code units, binary as bytes; both say where they first differ.
+  const units = (d) => typeof d === "string" ? d : new Uint8Array(d);
   const describe = (d) =>
     d === null ? "nothing (closed)" :
-    typeof d === "string" ? "text of " + d.length : "binary of " + d.byteLength;
+    typeof d === "string" ? "text of " + d.length + " units" : "binary of " + d.byteLength + " bytes";
 
   const results = [];
   for (const [name, sent] of cases) {
     ws.send(sent);
     const echo = await next();
-    let equal;
-    if (typeof sent === "string") {
-      equal = echo === sent;
-    } else {
-      const got = echo instanceof ArrayBuffer ? new Uint8Array(echo) : null;
-      equal = got !== null && got.length === sent.length && got.every((b, i) => b === sent[i]);
-    }
     const want = typeof sent === "string" ? sent : sent.buffer;
-    results.push({ name, equal, detail: "sent " + describe(want) + ", echo is " + describe(echo) });
+    let detail = "sent " + describe(want) + ", echo is " + describe(echo);
+    let equal = echo !== null && typeof echo === typeof want;
+    if (equal) {
+      const [a, b] = [units(want), units(echo)];
+      let i = 0;
+      while (i < a.length && i < b.length && a[i] === b[i]) i++;
+      equal = i === a.length && i === b.length;
+      if (!equal) detail += "; first difference at " + i;
+    }
+    results.push({ name, equal, detail });
   }
   ws.close(1000, "done");
   return { results, close: await closed };

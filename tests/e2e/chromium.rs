@@ -133,7 +133,12 @@ impl Chromium {
             cdp,
             what: url.to_string(),
         };
-        page.wait_for("document.readyState === 'complete'", "the page to load");
+        // The new tab starts as about:blank; wait for *this* document, fully loaded.
+        let loaded = format!(
+            "location.href === {} && document.readyState === 'complete'",
+            Json::from(url)
+        );
+        page.wait_for(&loaded, "the page to load");
         page
     }
 
@@ -187,38 +192,51 @@ impl Page {
     }
 
     pub fn eval_within(&mut self, expression: &str, timeout: Duration) -> Json {
+        self.try_eval(expression, timeout)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.what))
+    }
+
+    /// Like `eval`, but an exception in the page is an `Err` with its message.
+    fn try_eval(&mut self, expression: &str, timeout: Duration) -> Result<Json, String> {
         let params = Json::object([
             ("expression", expression.into()),
             ("returnByValue", true.into()),
             ("awaitPromise", true.into()),
         ]);
-        let reply = self
-            .cdp
-            .call_within("Runtime.evaluate", params, timeout)
-            .unwrap_or_else(|e| panic!("{}: {e}", self.what));
+        let reply = self.cdp.call_within("Runtime.evaluate", params, timeout)?;
         let exception = reply.get("exceptionDetails");
         if !exception.is_null() {
-            panic!("{}: `{expression}` threw: {exception}", self.what);
+            let message = exception.get("exception").get("description");
+            return Err(format!("`{expression}` threw: {message}"));
         }
-        reply.get("result").get("value").clone()
+        Ok(reply.get("result").get("value").clone())
     }
 
     /// Polls `condition` (a JavaScript expression) until it is true, for at most [`PATIENCE`].
-    /// On timeout the test fails saying what it waited for and what the page showed.
+    /// Meanwhile an exception counts as "not yet" (the page may still be loading). On timeout
+    /// the test fails saying what it waited for and what the page showed.
     pub fn wait_for(&mut self, condition: &str, what: &str) {
         let deadline = Instant::now() + PATIENCE;
         let check = format!("Boolean({condition})");
+        let mut last = Ok(Json::Null);
         while Instant::now() < deadline {
-            if self.eval(&check).as_bool() == Some(true) {
+            last = self.try_eval(&check, PATIENCE);
+            if let Ok(Json::Bool(true)) = last {
                 return;
             }
             thread::sleep(POLL);
         }
-        let text = self.eval("document.body ? document.body.innerText : ''");
+        let shows = self
+            .try_eval("document.body ? document.body.innerText : ''", PATIENCE)
+            .unwrap_or_default();
         panic!(
-            "{}: waited {PATIENCE:?} for {what} ({condition}); the page shows:\n{}",
+            "{}: waited {PATIENCE:?} for {what}: `{condition}` is {}; the page shows:\n{}",
             self.what,
-            text.as_str().unwrap_or_default()
+            match last {
+                Ok(value) => value.to_string(),
+                Err(e) => e,
+            },
+            shows.as_str().unwrap_or_default()
         );
     }
 

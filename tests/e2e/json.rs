@@ -8,8 +8,9 @@
 use std::fmt::{self, Write as _};
 
 /// A JSON value (RFC 8259 §3).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Json {
+    #[default]
     Null,
     Bool(bool),
     /// Every JSON number is read as an `f64`, as JavaScript does (RFC 8259 §6).

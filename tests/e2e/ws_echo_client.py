@@ -28,6 +28,7 @@ def messages():
 
 
 # Sent as several frames (a list makes `websockets` fragment); echoed as one message.
+# (name, what is sent, the one message that must come back)
 FRAGMENTED = [
     ("fragmented text", ["frag", "men", "ted 😀"], "fragmented 😀"),
     ("fragmented binary", [b"\x00\x01", b"", b"\xff" * 70_000], b"\x00\x01" + b"\xff" * 70_000),
@@ -39,28 +40,39 @@ def describe(value):
     return f"{kind} of {len(value)}"
 
 
+def difference(name, sent, echo):
+    """None if the echo equals what was sent; else what differs, in words."""
+    if type(echo) is type(sent) and echo == sent:
+        return None
+    detail = f"{name}: sent {describe(sent)}, echo is {describe(echo)}"
+    if type(echo) is type(sent):
+        first = next((i for i, (a, b) in enumerate(zip(sent, echo)) if a != b), None)
+        detail += f"; first difference at {first if first is not None else min(len(sent), len(echo))}"
+    return detail
+
+
 async def run(url):
+    """Returns None when every echo was equal and the close was clean, else what went wrong."""
     # max_size=None: the 1 MiB echo is larger than the library's default limit.
     async with websockets.connect(url, max_size=None, open_timeout=10, close_timeout=10) as ws:
         count = 0
-        for name, sent in messages():
+        cases = [(name, sent, sent) for name, sent in messages()] + FRAGMENTED
+        for name, sent, whole in cases:
             await ws.send(sent)
-            echo = await ws.recv()
-            if type(echo) is not type(sent) or echo != sent:
-                raise SystemExit(f"{name}: sent {describe(sent)}, echo is {describe(echo)}")
-            count += 1
-        for name, fragments, whole in FRAGMENTED:
-            await ws.send(fragments)
-            echo = await ws.recv()
-            if type(echo) is not type(whole) or echo != whole:
-                raise SystemExit(f"{name}: sent {describe(whole)}, echo is {describe(echo)}")
+            problem = difference(name, whole, await ws.recv())
+            if problem:
+                return problem
             count += 1
         await ws.close(code=1000, reason="done")
     # close_code is what the server's Close frame said.
     if ws.close_code != 1000:
-        raise SystemExit(f"close: the server answered {ws.close_code}, not 1000")
+        return f"close: the server answered {ws.close_code}, not 1000"
     print(f"python websockets {websockets.__version__}: {count} echoes equal, closed with 1000")
+    return None
 
 
 if __name__ == "__main__":
-    asyncio.run(asyncio.wait_for(run(sys.argv[1]), timeout=60))
+    problem = asyncio.run(asyncio.wait_for(run(sys.argv[1]), timeout=60))
+    if problem:
+        print(problem, file=sys.stderr)
+        sys.exit(1)
