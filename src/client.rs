@@ -4,8 +4,10 @@
 //! the room's lines to stdout. When stdin ends, the client says goodbye and waits for the
 //! server's last lines.
 
+use crate::url::{Scheme, Url};
+use crate::ws::{self, Message};
 use std::io::{self, BufRead, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -13,24 +15,29 @@ use std::time::Duration;
 /// Runs the client until stdin ends or the server closes. `url` is `tcp://HOST:PORT`,
 /// `udp://HOST:PORT` or `ws://HOST:PORT/PATH`.
 pub fn run(url: &str) -> Result<(), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("not a URL: {url} (try tcp://127.0.0.1:7000)"))?;
-    match scheme {
-        "tcp" => tcp(rest),
-        "udp" => udp(rest),
-        other => Err(format!(
-            "unknown URL scheme {other}:// (use tcp://, udp:// or ws://)"
-        )),
+    let parsed = Url::parse(url).map_err(|e| e.to_string())?;
+    let addr = (parsed.host.as_str(), parsed.port);
+    match parsed.scheme {
+        Scheme::Tcp => {
+            tcp(TcpStream::connect(addr).map_err(|e| format!("cannot connect to {url}: {e}"))?)
+        }
+        Scheme::Udp => udp(&parsed),
+        Scheme::Ws => websocket(url),
     }
 }
 
-fn tcp(addr: &str) -> Result<(), String> {
-    let stream = TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+fn tcp(stream: TcpStream) -> Result<(), String> {
     // One socket, two threads: `&TcpStream` is both `Read` and `Write`.
     let stream = Arc::new(stream);
     let reader = stream.clone();
-    let printer = thread::spawn(move || copy_lines(io::BufReader::new(&*reader)));
+    let printer = thread::spawn(move || {
+        for line in io::BufReader::new(&*reader).lines() {
+            let Ok(line) = line else { break };
+            if !print_line(&line) {
+                break;
+            }
+        }
+    });
     for line in io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if (&*stream)
@@ -46,33 +53,31 @@ fn tcp(addr: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn udp(addr: &str) -> Result<(), String> {
-    let server = addr
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("cannot resolve {addr}"))?;
-    let local = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
+fn udp(url: &Url) -> Result<(), String> {
+    let local = if url.host.contains(':') {
         "[::]:0"
+    } else {
+        "0.0.0.0:0"
     };
     let socket = UdpSocket::bind(local).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
     // A "connected" UDP socket only remembers its peer: send() goes there and recv() takes
     // datagrams from there alone. No packet is exchanged.
     socket
-        .connect(server)
-        .map_err(|e| format!("cannot use {addr}: {e}"))?;
+        .connect((url.host.as_str(), url.port))
+        .map_err(|e| format!("cannot use {}: {e}", url.host_header()))?;
     // UDP has no "I joined": the first datagram is the join.
     socket
         .send(b"")
-        .map_err(|e| format!("cannot send to {addr}: {e}"))?;
+        .map_err(|e| format!("cannot send to {}: {e}", url.host_header()))?;
     let socket = Arc::new(socket);
     let receiver = socket.clone();
     thread::spawn(move || {
         let mut buf = vec![0u8; crate::udp::MAX_DATAGRAM];
         while let Ok(n) = receiver.recv(&mut buf) {
-            println!("{}", String::from_utf8_lossy(&buf[..n]));
+            let datagram = String::from_utf8_lossy(&buf[..n]);
+            if !print_line(datagram.trim_end_matches('\n')) {
+                break;
+            }
         }
     });
     for line in io::stdin().lock().lines() {
@@ -87,13 +92,33 @@ fn udp(addr: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn copy_lines(reader: impl BufRead) {
-    let stdout = io::stdout();
-    for line in reader.lines() {
+fn websocket(url: &str) -> Result<(), String> {
+    let socket = ws::client::connect(url).map_err(|e| format!("cannot join {url}: {e}"))?;
+    let (mut reader, writer) = socket.split();
+    let printer = thread::spawn(move || {
+        // Text messages are the room's lines; the library answers pings and the close.
+        while let Ok(message) = reader.read() {
+            if let Message::Text(line) = message
+                && !print_line(&line)
+            {
+                break;
+            }
+        }
+    });
+    for line in io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        let mut out = stdout.lock();
-        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+        if writer.send(Message::Text(line)).is_err() {
             break;
         }
     }
+    // The closing handshake: our Close, the server's Close back, then the server closes TCP.
+    let _ = writer.close(1000, "bye");
+    let _ = printer.join();
+    Ok(())
+}
+
+/// Prints one room line; false once stdout is gone.
+fn print_line(line: &str) -> bool {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
 }

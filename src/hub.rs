@@ -48,7 +48,8 @@ impl fmt::Display for Transport {
 
 /// One line leaving the hub, encoded once for every transport, then shared by every writer.
 pub struct Outgoing {
-    /// The line and its `\n`: what a TCP member receives. A UDP datagram is the line alone.
+    /// The line and its `\n`: what a TCP member receives, and a UDP member's datagram (the
+    /// newline keeps `nc -u` output readable; the datagram's end already marks the message).
     wire: Box<[u8]>,
     /// The same line as one unmasked WebSocket text frame (RFC 6455 §5.6).
     ws_frame: Box<[u8]>,
@@ -83,9 +84,9 @@ impl Outgoing {
         &self.wire
     }
 
-    /// The line as one datagram, without a newline.
+    /// The line as one datagram: the same bytes as for TCP.
     pub fn datagram(&self) -> &[u8] {
-        &self.wire[..self.wire.len() - 1]
+        &self.wire
     }
 
     /// The line as a WebSocket text frame.

@@ -95,44 +95,54 @@ fn parse_serve(args: &[String]) -> Result<ServerConfig, String> {
     let mut config = ServerConfig::default();
     let mut args = args.iter();
     while let Some(flag) = args.next() {
-        if flag == "--quiet" {
-            config.quiet = true;
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            print!("{HELP}");
-            std::process::exit(0);
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value (see plainsock --help)"))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("{flag} takes a whole number, not '{value}'"))
+        let flag = flag.as_str();
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value (see plainsock --help)"))
         };
-        let addr = || (value != "off").then(|| value.clone());
-        match flag.as_str() {
-            "--tcp" => config.tcp = addr(),
-            "--udp" => config.udp = addr(),
-            "--ws" => config.ws = addr(),
-            "--max-conns" => config.max_conns = number()? as usize,
-            "--max-udp-peers" => config.max_udp_peers = number()? as usize,
-            "--max-line" => config.max_line = number()? as usize,
-            "--udp-idle" => config.udp_idle = Duration::from_secs(number()?),
-            "--write-timeout" => config.write_timeout = Duration::from_millis(number()?.max(1)),
-            "--ping-interval" => config.ping_interval = Duration::from_secs(number()?.max(1)),
-            "--pong-timeout" => config.pong_timeout = Duration::from_secs(number()?.max(1)),
-            "--handshake-timeout" => {
-                config.handshake_timeout = Duration::from_secs(number()?.max(1))
+        match flag {
+            "--quiet" => config.quiet = true,
+            "-h" | "--help" => {
+                print!("{HELP}");
+                std::process::exit(0);
             }
-            "--max-head" => config.max_head = number()? as usize,
+            "--tcp" => config.tcp = listener(value()?),
+            "--udp" => config.udp = listener(value()?),
+            "--ws" => config.ws = listener(value()?),
+            "--max-conns" => config.max_conns = number(flag, value()?)? as usize,
+            "--max-udp-peers" => config.max_udp_peers = number(flag, value()?)? as usize,
+            "--max-line" => config.max_line = number(flag, value()?)? as usize,
+            "--udp-idle" => config.udp_idle = Duration::from_secs(number(flag, value()?)?),
+            "--write-timeout" => {
+                config.write_timeout = Duration::from_millis(number(flag, value()?)?.max(1))
+            }
+            "--ping-interval" => {
+                config.ping_interval = Duration::from_secs(number(flag, value()?)?.max(1))
+            }
+            "--pong-timeout" => {
+                config.pong_timeout = Duration::from_secs(number(flag, value()?)?.max(1))
+            }
+            "--handshake-timeout" => {
+                config.handshake_timeout = Duration::from_secs(number(flag, value()?)?.max(1))
+            }
+            "--max-head" => config.max_head = number(flag, value()?)? as usize,
             "--allow-origin" => config
                 .allow_origins
-                .push(value.trim_end_matches('/').to_string()),
-            "--writers" => config.writers = (number()? as usize).clamp(1, 64),
+                .push(value()?.trim_end_matches('/').to_string()),
+            "--writers" => config.writers = (number(flag, value()?)? as usize).clamp(1, 64),
             _ => return Err(format!("unknown option '{flag}' (see plainsock --help)")),
         }
     }
     Ok(config)
+}
+
+/// A listener address, or `off` for none.
+fn listener(value: &str) -> Option<String> {
+    (value != "off").then(|| value.to_string())
+}
+
+fn number(flag: &str, value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes a whole number, not '{value}'"))
 }

@@ -156,6 +156,8 @@ pub(crate) struct Context {
 
 /// What a connection thread runs, given its socket.
 pub(crate) type Handler = fn(&Arc<TcpStream>, SocketAddr, &Arc<Context>);
+/// What the accept thread answers when there is no room for another connection.
+pub(crate) type Refuser = fn(&TcpStream);
 
 /// Connections still in their HTTP handshake may exceed `max_conns` by this many before new
 /// ones are turned away at the door, so the thread count stays bounded under a flood.
@@ -224,7 +226,7 @@ fn serve_listener(
     ctx: Arc<Context>,
     name: &'static str,
     handler: Handler,
-    refuse: fn(&TcpStream),
+    refuse: Refuser,
 ) {
     let stopping = &ctx.stopping;
     accept_loop(&listener, stopping, name, ctx.log, |stream, peer| {
@@ -334,25 +336,17 @@ impl Server {
                 .spawn(f)
                 .map_err(internal)
         };
-        if let Some(listener) = tcp {
+        let listeners: [(_, _, Handler, Refuser); 2] = [
+            (tcp, "tcp", crate::tcp::serve, crate::tcp::refuse),
+            (ws, "ws", crate::web::serve, crate::web::refuse),
+        ];
+        for (listener, name, handler, refuse) in listeners {
+            let Some(listener) = listener else { continue };
             let ctx = server.ctx.clone();
-            let thread = spawn(
-                "tcp-accept",
-                Box::new(move || {
-                    serve_listener(listener, ctx, "tcp", crate::tcp::serve, crate::tcp::refuse)
-                }),
-            )?;
-            server.accept_threads.push(thread);
-        }
-        if let Some(listener) = ws {
-            let ctx = server.ctx.clone();
-            let thread = spawn(
-                "ws-accept",
-                Box::new(move || {
-                    serve_listener(listener, ctx, "ws", crate::web::serve, crate::web::refuse)
-                }),
-            )?;
-            server.accept_threads.push(thread);
+            let accept = move || serve_listener(listener, ctx, name, handler, refuse);
+            server
+                .accept_threads
+                .push(spawn(&format!("{name}-accept"), Box::new(accept))?);
         }
         if let Some(socket) = udp {
             let ctx = server.ctx.clone();

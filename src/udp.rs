@@ -2,7 +2,8 @@
 //!
 //! UDP has no connections, so nothing says "joined" or "left": a peer joins by sending any
 //! datagram, is told apart from the others only by its source address, and leaves with `/quit`
-//! or by staying silent for `udp_idle`. Each datagram is one chat line. Because any program can
+//! or by staying silent for `udp_idle`. Each datagram is one chat line, both ways (the server's
+//! end with `\n`, so that `nc -u` shows one line each). Because any program can
 //! write any source address into a datagram, the peer table is capped (`max_udp_peers`).
 
 use crate::hub::{Farewell, Member, Outgoing, Outlet, Transport};
@@ -103,7 +104,7 @@ fn join(socket: &Arc<UdpSocket>, addr: SocketAddr, ctx: &Context, peers: usize) 
         .then(|| ctx.slots.try_take())
         .flatten();
     let Some(slot) = slot else {
-        let _ = socket.send_to(b"* server full", addr);
+        let _ = socket.send_to(b"* server full\n", addr);
         return None;
     };
     let closed = Arc::new(AtomicBool::new(false));
@@ -157,6 +158,8 @@ impl Outlet for UdpOutlet {
 
     fn close(&self, why: &Farewell) {
         self.closed.store(true, Ordering::Release);
-        let _ = self.socket.send_to(why.notice().as_bytes(), self.peer);
+        let _ = self
+            .socket
+            .send_to(format!("{}\n", why.notice()).as_bytes(), self.peer);
     }
 }

@@ -153,7 +153,11 @@ impl UdpChat {
             .socket
             .recv(&mut buf)
             .unwrap_or_else(|e| panic!("{}: no datagram: {e}", self.nick));
-        String::from_utf8(buf[..n].to_vec()).expect("server datagrams are UTF-8")
+        let text = String::from_utf8(buf[..n].to_vec()).expect("server datagrams are UTF-8");
+        // One datagram is one line; it ends with `\n` so that `nc -u` prints it as one.
+        text.strip_suffix('\n')
+            .unwrap_or_else(|| panic!("{}: datagram without its newline: {text:?}", self.nick))
+            .to_string()
     }
 
     pub fn expect(&mut self, want: &str) -> Vec<String> {
@@ -232,4 +236,83 @@ pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     check()
+}
+
+/// A WebSocket chat member, as the browser page would be.
+pub struct WsChat {
+    pub socket: plainsock::ws::WebSocket<TcpStream>,
+    pub nick: String,
+}
+
+impl WsChat {
+    pub fn join(server: &Server) -> WsChat {
+        let mut chat = WsChat::connect(server);
+        let welcome = chat.line();
+        chat.nick = nick_from_welcome(&welcome);
+        chat
+    }
+
+    pub fn connect(server: &Server) -> WsChat {
+        let url = format!("ws://{}/ws", server.ws_addr().expect("ws listener"));
+        let socket = plainsock::ws::client::connect(&url).expect("websocket connect");
+        socket.get_ref().set_read_timeout(Some(PATIENCE)).unwrap();
+        WsChat {
+            socket,
+            nick: String::new(),
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.socket
+            .send(plainsock::ws::Message::Text(line.to_string()))
+            .expect("send");
+    }
+
+    /// The next text message (pings are answered by the library and skipped).
+    pub fn line(&mut self) -> String {
+        for _ in 0..1000 {
+            match self.socket.read() {
+                Ok(plainsock::ws::Message::Text(text)) => return text,
+                Ok(plainsock::ws::Message::Ping(_) | plainsock::ws::Message::Pong(_)) => {}
+                other => panic!("{}: expected a text message, got {other:?}", self.nick),
+            }
+        }
+        panic!("{}: only pings", self.nick)
+    }
+
+    pub fn expect(&mut self, want: &str) -> Vec<String> {
+        let mut skipped = Vec::new();
+        for _ in 0..100_000 {
+            let line = self.line();
+            if line == want {
+                return skipped;
+            }
+            skipped.push(line);
+        }
+        panic!("{}: never got {want:?}", self.nick)
+    }
+
+    /// Reads until the connection ends; returns the close code the server sent, if any.
+    pub fn close_code(&mut self) -> Option<u16> {
+        for _ in 0..100_000 {
+            match self.socket.read() {
+                Ok(plainsock::ws::Message::Close(frame)) => return frame.map(|f| f.code),
+                Ok(_) => {}
+                Err(plainsock::ws::Error::Closed { code, .. }) => return code,
+                Err(e) => panic!("{}: connection failed instead of closing: {e}", self.nick),
+            }
+        }
+        None
+    }
+}
+
+/// One raw HTTP exchange: sends `request`, returns the whole answer (the server closes).
+pub fn http_exchange(addr: SocketAddr, request: &str) -> String {
+    use std::io::Read;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -1,0 +1,228 @@
+//! The HTTP port: the page, the refusals, and WebSocket members in the same room as TCP and UDP.
+
+mod common;
+
+use common::{TcpChat, UdpChat, WsChat, eventually, http_exchange, server};
+use std::time::Duration;
+
+const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+fn status_line(answer: &str) -> &str {
+    answer.lines().next().unwrap_or_default()
+}
+
+#[test]
+fn the_page_is_served_at_the_root() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    let answer = http_exchange(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status_line(&answer), "HTTP/1.1 200 OK");
+    assert!(answer.contains("Content-Type: text/html; charset=utf-8"));
+    assert!(
+        answer.contains("id=\"messages\"") && answer.contains("new WebSocket"),
+        "the chat page"
+    );
+}
+
+#[test]
+fn other_requests_get_a_real_http_answer() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    let cases = [
+        ("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n".to_string(), "HTTP/1.1 404 Not Found", "nothing at /nope"),
+        ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".into(), "HTTP/1.1 405 Method Not Allowed", "only GET"),
+        ("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n".into(), "HTTP/1.1 400 Bad Request", "this is the WebSocket endpoint"),
+        (
+            format!("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n{UPGRADE}\r\n"),
+            "HTTP/1.1 403 Forbidden",
+            "pages from http://evil.example may not open this chat",
+        ),
+        (
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".into(),
+            "HTTP/1.1 426 Upgrade Required",
+            "Sec-WebSocket-Version: 13",
+        ),
+    ];
+    for (request, status, text) in cases {
+        let answer = http_exchange(addr, &request);
+        assert_eq!(status_line(&answer), status, "{request:?}");
+        assert!(answer.contains(text), "{request:?} -> {answer}");
+    }
+}
+
+#[test]
+fn the_own_origin_and_listed_origins_may_join() {
+    let server = server(|c| c.allow_origins = vec!["https://chat.example".into()]);
+    let addr = server.ws_addr().unwrap();
+    for origin in [format!("http://{addr}"), "https://chat.example".to_string()] {
+        let request =
+            format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\n{UPGRADE}\r\n");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+        let mut head = [0u8; 64];
+        let n = std::io::Read::read(&mut stream, &mut head).unwrap();
+        assert!(
+            head[..n].starts_with(b"HTTP/1.1 101 Switching Protocols"),
+            "{origin}"
+        );
+    }
+}
+
+#[test]
+fn browsers_terminals_and_datagrams_share_one_room() {
+    let server = server(|_| {});
+    let mut ws = WsChat::join(&server);
+    let mut tcp = TcpChat::join(&server);
+    let mut udp = UdpChat::join(&server);
+    ws.expect(&format!("* {} joined (3 online)", udp.nick));
+
+    ws.send("hello from the browser");
+    let line = format!("{}: hello from the browser", ws.nick);
+    tcp.expect(&line);
+    udp.expect(&line);
+    ws.expect(&line);
+
+    tcp.send("hello from nc");
+    ws.expect(&format!("{}: hello from nc", tcp.nick));
+    udp.send("hello from nc -u");
+    ws.expect(&format!("{}: hello from nc -u", udp.nick));
+
+    ws.send("/who");
+    let who = ws.line();
+    assert!(
+        who.starts_with("* 3 online: ") && who.contains(&format!("{} (websocket)", ws.nick)),
+        "{who}"
+    );
+
+    ws.send("/quit");
+    ws.expect("* bye");
+    assert_eq!(ws.close_code(), Some(1000));
+    tcp.expect(&format!("* {} left (2 online)", ws.nick));
+}
+
+#[test]
+fn a_newline_in_a_message_cannot_forge_a_line() {
+    let server = server(|_| {});
+    let mut tcp = TcpChat::join(&server);
+    let mut ws = WsChat::join(&server);
+    ws.send("hi\n* admin is now root");
+    tcp.expect(&format!("{}: hi\u{FFFD}* admin is now root", ws.nick));
+}
+
+#[test]
+fn a_member_that_never_answers_pings_is_dropped() {
+    let server = server(|c| {
+        c.ping_interval = Duration::from_millis(200);
+        c.pong_timeout = Duration::from_millis(200);
+    });
+    let mut tcp = TcpChat::join(&server);
+    // Joins, then never reads again: its pings go unanswered, as from a peer that vanished.
+    let silent = WsChat::join(&server);
+    tcp.expect(&format!("* {} joined (2 online)", silent.nick));
+    tcp.expect(&format!("* {} left (1 online)", silent.nick));
+    // A member that reads answers the pings and stays.
+    let mut awake = WsChat::join(&server);
+    tcp.expect(&format!("* {} joined (2 online)", awake.nick));
+    let mut pings = 0;
+    for _ in 0..100 {
+        if let plainsock::ws::Message::Ping(_) = awake.socket.read().unwrap() {
+            pings += 1;
+            if pings == 3 {
+                break;
+            }
+        }
+    }
+    assert_eq!(pings, 3, "the server pings a quiet member");
+    assert_eq!(server.member_count(), 2);
+}
+
+#[test]
+fn over_max_conns_a_browser_gets_503() {
+    let server = server(|c| c.max_conns = 1);
+    let _member = TcpChat::join(&server);
+    let addr = server.ws_addr().unwrap();
+    let answer = http_exchange(
+        addr,
+        &format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\n{UPGRADE}\r\n"),
+    );
+    assert_eq!(status_line(&answer), "HTTP/1.1 503 Service Unavailable");
+    // The page itself is not a member: it is still served.
+    let page = http_exchange(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status_line(&page), "HTTP/1.1 200 OK");
+}
+
+#[test]
+fn a_websocket_member_that_stops_reading_is_closed_and_slows_nobody() {
+    let server = server(|c| c.write_timeout = Duration::from_millis(300));
+    let mut stalled = WsChat::join(&server);
+    let mut sender = TcpChat::join(&server);
+    let text = "w".repeat(4000);
+    let total = 3000; // 12 MB: more than the stalled socket's buffers can hold
+    let writer_stream = sender.stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut writer_stream = writer_stream;
+        for i in 0..total {
+            std::io::Write::write_all(&mut writer_stream, format!("{i:04}{text}\n").as_bytes())
+                .unwrap();
+        }
+    });
+    let mut next = 0;
+    let mut notices = Vec::new();
+    while next < total {
+        let line = sender.line();
+        if let Some(rest) = line.strip_prefix(&format!("{}: ", sender.nick)) {
+            assert_eq!(
+                rest[..4].parse::<usize>().unwrap(),
+                next,
+                "in order, none missing"
+            );
+            next += 1;
+        } else {
+            notices.push(line);
+        }
+    }
+    writer.join().unwrap();
+    let dropped = format!("* {} dropped: too slow (1 online)", stalled.nick);
+    if !notices.contains(&dropped) {
+        sender.expect(&dropped);
+    }
+    // What the stalled member finally reads ends without the full stream: it was cut off.
+    let mut got = 0;
+    loop {
+        match stalled.socket.read() {
+            Ok(plainsock::ws::Message::Text(_)) => got += 1,
+            Ok(plainsock::ws::Message::Close(frame)) => {
+                assert_eq!(frame.map(|f| f.code), Some(1008));
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        assert!(got <= total, "the stalled member got everything");
+    }
+    assert!(got < total);
+    assert!(eventually(|| server.member_count() == 1));
+}
+
+#[test]
+fn a_panicking_websocket_thread_is_contained() {
+    let server = server(|c| c.fault_injection = true);
+    let mut tcp = TcpChat::join(&server);
+    let mut victim = WsChat::join(&server);
+    victim.send("/panic");
+    tcp.expect(&format!("* {} left (1 online)", victim.nick));
+    let mut next = WsChat::join(&server);
+    next.send("still serving");
+    tcp.expect(&format!("{}: still serving", next.nick));
+}
+
+#[test]
+fn shutdown_sends_going_away() {
+    let server = server(|_| {});
+    let mut ws = WsChat::join(&server);
+    assert!(server.shutdown());
+    ws.expect("* server shutting down");
+    let _ = ws.close_code();
+}
