@@ -18,6 +18,8 @@ use std::time::Instant;
 const LINES: &str = "[...document.querySelectorAll('#messages li.line')].map(li => li.textContent)";
 /// JavaScript: the connection state the page shows.
 const STATE: &str = "document.getElementById('state').textContent";
+/// JavaScript: the member count the page shows.
+const COUNT: &str = "document.getElementById('count').textContent";
 
 fn start_server() -> Server {
     Server::start(ServerConfig::ephemeral()).expect("server starts")
@@ -35,6 +37,13 @@ fn open_chat(browser: &mut Chromium, server: &Server) -> Page {
         "the welcome",
     );
     page
+}
+
+fn wait_for_count(page: &mut Page, count: &str) {
+    page.wait_for(
+        &format!("{COUNT} === {}", Json::from(count)),
+        &format!("the member count {count}"),
+    );
 }
 
 fn wait_for_state(page: &mut Page, state: &str) {
@@ -113,6 +122,7 @@ fn the_page_chats_with_tcp_and_udp_members() {
 
     say(&mut page, "see you");
     tcp.expect("alice: see you");
+    wait_for_count(&mut page, "3");
     page.screenshot(&artifacts_dir().join("chat.png"));
 }
 
@@ -125,6 +135,8 @@ fn two_pages_chat_with_each_other() {
     let mut bob = open_chat(&mut browser, &server);
     set_nick(&mut ann, "ann");
     set_nick(&mut bob, "bob");
+    wait_for_count(&mut ann, "2");
+    wait_for_count(&mut bob, "2");
 
     say(&mut ann, "hi bob");
     wait_for_line(&mut bob, "ann: hi bob");
@@ -156,6 +168,7 @@ fn the_page_reconnects_when_the_server_comes_back() {
     assert!(server.shutdown(), "the server stops within its grace time");
     wait_for_state(&mut page, "reconnecting");
     wait_for_line(&mut page, "* disconnected");
+    wait_for_count(&mut page, "–");
 
     // The same address again, as a restarted `plainsock serve` would have.
     let server = start_server_on(ws_addr);
@@ -169,7 +182,10 @@ fn the_page_reconnects_when_the_server_comes_back() {
     // The page asks for its nick back by itself.
     wait_for_lines(&mut page, "l.endsWith(' is now carol')", 2, "carol again");
 
+    wait_for_count(&mut page, "1");
+
     let mut tcp = TcpChat::join(&server);
+    wait_for_count(&mut page, "2");
     say(&mut page, "back again");
     tcp.expect("carol: back again");
 }
