@@ -311,8 +311,7 @@ impl Server {
             addr: String::new(),
             error,
         };
-        let (hub, hub_thread) =
-            Hub::start(config.history, config.writers, log).map_err(internal)?;
+        let (hub, hub_thread) = Hub::start(&config, log).map_err(internal)?;
         let ctx = Arc::new(Context {
             slots: Slots::new(config.max_conns),
             config,

@@ -561,7 +561,7 @@ impl Conn {
     }
 }
 
-/// A chat line: a benchmark message (`NICK: #B<seq>:<ns>`) or a join notice.
+/// A chat line: a benchmark message (`NICK: #B<seq>:<ns>`) or a notice with the room's size.
 fn on_line(line: &[u8], online_seen: &mut usize, shared: &Shared, now_ns: &impl Fn() -> u64) {
     {
         if let Some(at) = find(line, b"#B") {
@@ -582,9 +582,10 @@ fn on_line(line: &[u8], online_seen: &mut usize, shared: &Shared, now_ns: &impl 
             shared.deliveries.fetch_add(1, Ordering::Relaxed);
             shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
         } else if line.starts_with(b"* ")
-            && let Some(at) = find(line, b" joined (")
+            && let Some(at) = line.iter().rposition(|&b| b == b'(')
         {
-            let digits: String = line[at + 9..]
+            // Joins, summaries and the welcome end with the room's size: "(N online…".
+            let digits: String = line[at + 1..]
                 .iter()
                 .take_while(|b| b.is_ascii_digit())
                 .map(|&b| b as char)
