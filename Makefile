@@ -21,13 +21,21 @@ test:
 	$(CARGO) fmt --check
 
 bench:
-	@echo "make bench: the benchmark arrives with its issue (#5); nothing to run yet" >&2; exit 1
+	$(CARGO) build --release --bin plainsock --example bench
+	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); ./target/release/examples/bench
 
 bench-quick:
-	@echo "make bench-quick: the benchmark arrives with its issue (#5); nothing to run yet" >&2; exit 1
+	$(CARGO) build --release --bin plainsock --example bench
+	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); ./target/release/examples/bench --quick
 
+# Real peers: Debian's headless Chromium (the chat page, CDP over our own WebSocket client)
+# and Python's websockets (against the echo example). `make test` skips these tests.
 e2e:
-	@echo "make e2e: the end-to-end browser tests arrive with their issue (#4); nothing to run yet" >&2; exit 1
+	@test -x /usr/bin/chromium || { echo "make e2e needs Debian's Chromium at /usr/bin/chromium: apt-get install -y chromium" >&2; exit 1; }
+	@/usr/bin/python3 -c "import websockets" 2>/dev/null || { echo "make e2e needs Python's websockets for /usr/bin/python3: apt-get install -y python3-websockets" >&2; exit 1; }
+	$(CARGO) build --release --examples
+	$(CARGO) test --release --test e2e_browser --test e2e_interop -- --include-ignored --test-threads=1
+	@echo "screenshot of the chat page: target/e2e/chat.png"
 
 doc:
 	$(CARGO) doc --no-deps

@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub write_timeout: Duration,
     /// Room messages a newcomer is shown.
     pub history: usize,
+    /// Rooms up to this size announce each join and leave; bigger rooms get one summary line a
+    /// second (`--announce-up-to`): announcing N joins to N members is N² lines.
+    pub announce_up_to: usize,
     /// A quiet WebSocket member is pinged after this long (`--ping-interval`) ...
     pub ping_interval: Duration,
     /// ... and dropped if no frame arrives within this much more (`--pong-timeout`).
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             udp_idle: Duration::from_secs(600),
             write_timeout: Duration::from_secs(2),
             history: 20,
+            announce_up_to: 100,
             ping_interval: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),

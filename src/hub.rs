@@ -12,15 +12,18 @@
 //! ```
 
 use crate::chat::{self, Input};
+use crate::config::ServerConfig;
+use crate::server::Log;
 use crate::writer::{Eviction, WriterPool};
 use crossbeam_channel::{Receiver, Sender, select};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 pub type MemberId = u64;
 
@@ -28,6 +31,10 @@ pub type MemberId = u64;
 const EVENT_CAPACITY: usize = 4096;
 /// `/who` names at most this many members, then says how many more.
 const WHO_LIMIT: usize = 50;
+/// A big room's join/leave summary comes at most this often.
+const SUMMARY_EVERY: Duration = Duration::from_secs(1);
+/// With nothing to announce, the hub still wakes this often (it costs nothing).
+const IDLE_WAKEUP: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -202,18 +209,17 @@ impl Drop for Member {
 
 impl Hub {
     /// Starts the hub thread and its writer lanes.
-    pub fn start(
-        history: usize,
-        writers: usize,
-        log: crate::server::Log,
-    ) -> io::Result<(Hub, JoinHandle<()>)> {
+    pub fn start(config: &ServerConfig, log: Log) -> io::Result<(Hub, JoinHandle<()>)> {
         let (events, inbox) = crossbeam_channel::bounded(EVENT_CAPACITY);
         let (evicted, evictions) = crossbeam_channel::unbounded();
-        let writers = WriterPool::start(writers, evicted)?;
+        let writers = WriterPool::start(config.writers, evicted)?;
         let room = Room {
             members: HashMap::new(),
+            nicks: HashSet::new(),
             history: VecDeque::new(),
-            history_len: history,
+            history_len: config.history,
+            announce_up_to: config.announce_up_to,
+            churn: Churn::default(),
             writers,
             log,
         };
@@ -267,15 +273,34 @@ struct MemberInfo {
 
 struct Room {
     members: HashMap<MemberId, MemberInfo>,
+    /// Every nick in use, lower-cased: "is it taken?" without looking at every member.
+    nicks: HashSet<String>,
     history: VecDeque<Arc<Outgoing>>,
     history_len: usize,
+    /// Joins and leaves are announced one by one while the room is at most this big.
+    announce_up_to: usize,
+    churn: Churn,
     writers: WriterPool,
-    log: crate::server::Log,
+    log: Log,
+}
+
+/// Joins and leaves in a big room, not yet announced. Telling every one of N members about
+/// each of N joins is N² lines (50 million for 10,000), so a big room hears one summary a second.
+#[derive(Default)]
+struct Churn {
+    joined: usize,
+    left: usize,
+    /// When the first unannounced join or leave happened.
+    since: Option<Instant>,
 }
 
 impl Room {
     fn run(mut self, inbox: Receiver<Event>, evictions: Receiver<Eviction>) {
         loop {
+            let summary_due = match self.churn.since {
+                Some(since) => (since + SUMMARY_EVERY).saturating_duration_since(Instant::now()),
+                None => IDLE_WAKEUP,
+            };
             select! {
                 recv(inbox) -> event => {
                     // An eviction explains a member's disappearance better than the "left" its
@@ -293,7 +318,9 @@ impl Room {
                         self.evict(eviction);
                     }
                 }
+                default(summary_due) => {}
             }
+            self.announce_churn();
         }
         for id in self.members.keys().copied().collect::<Vec<_>>() {
             self.writers.remove(id, Some(Farewell::Shutdown));
@@ -336,6 +363,7 @@ impl Room {
         self.log
             .line(format_args!("{peer} joined over {transport} as {nick}"));
         self.writers.add(id, outlet);
+        self.nicks.insert(nick.to_lowercase());
         self.members.insert(
             id,
             MemberInfo {
@@ -354,7 +382,38 @@ impl Room {
         for line in &self.history {
             self.writers.to(id, line);
         }
-        self.broadcast(chat::notice(&format!("{nick} joined ({online} online)")));
+        self.announce(format!("{nick} joined"), true);
+    }
+
+    /// Tells the room that someone came or went: at once in a small room; in a big one, counted
+    /// for the next summary.
+    fn announce(&mut self, what: String, joined: bool) {
+        let online = self.members.len();
+        if online <= self.announce_up_to {
+            self.broadcast(chat::notice(&format!("{what} ({online} online)")));
+            return;
+        }
+        if joined {
+            self.churn.joined += 1;
+        } else {
+            self.churn.left += 1;
+        }
+        self.churn.since.get_or_insert_with(Instant::now);
+    }
+
+    /// `* 37 joined, 2 left (10000 online)`, once a second at most, while the room is big.
+    fn announce_churn(&mut self) {
+        let Some(since) = self.churn.since else {
+            return;
+        };
+        if since.elapsed() < SUMMARY_EVERY {
+            return;
+        }
+        let Churn { joined, left, .. } = std::mem::take(&mut self.churn);
+        let online = self.members.len();
+        self.broadcast(chat::notice(&format!(
+            "{joined} joined, {left} left ({online} online)"
+        )));
     }
 
     fn free_guest_nick(&self, id: MemberId) -> String {
@@ -368,9 +427,7 @@ impl Room {
     }
 
     fn nick_taken(&self, nick: &str) -> bool {
-        self.members
-            .values()
-            .any(|m| m.nick.eq_ignore_ascii_case(nick))
+        self.nicks.contains(&nick.to_lowercase())
     }
 
     fn line(&mut self, id: MemberId, text: &str) {
@@ -392,12 +449,16 @@ impl Room {
             Input::Nick(new) => match chat::check_nick(new) {
                 Err(why) => self.tell(id, chat::notice(&format!("error: {why}"))),
                 Ok(()) if member.nick == new => {}
-                Ok(()) if self.nick_taken(new) && !member.nick.eq_ignore_ascii_case(new) => {
+                Ok(())
+                    if self.nick_taken(new) && member.nick.to_lowercase() != new.to_lowercase() =>
+                {
                     self.tell(id, chat::notice(&format!("error: the nick {new} is taken")))
                 }
                 Ok(()) => {
                     if let Some(member) = self.members.get_mut(&id) {
                         let was = std::mem::replace(&mut member.nick, new.to_string());
+                        self.nicks.remove(&was.to_lowercase());
+                        self.nicks.insert(new.to_lowercase());
                         self.broadcast(chat::notice(&format!("{was} is now {new}")));
                     }
                 }
@@ -454,14 +515,11 @@ impl Room {
             return;
         };
         self.writers.remove(id, farewell);
+        self.nicks.remove(&member.nick.to_lowercase());
         self.log.line(format_args!(
             "{} {how} ({}, {})",
             member.nick, member.peer, member.transport
         ));
-        let online = self.members.len();
-        self.broadcast(chat::notice(&format!(
-            "{} {how} ({online} online)",
-            member.nick
-        )));
+        self.announce(format!("{} {how}", member.nick), false);
     }
 }

@@ -32,6 +32,7 @@ SERVE OPTIONS (ADDR is HOST:PORT, port 0 picks a free port; 'off' turns a listen
     --max-head BYTES         largest HTTP request head    [default: 8192]
     --allow-origin URL       also allow pages from this origin to open /ws (repeatable)
     --writers N              writer threads               [default: 4]
+    --announce-up-to N       announce each join/leave up to this room size, then one summary a second [default: 100]
     --quiet                  no join/leave lines on stderr
 ";
 
@@ -129,6 +130,7 @@ fn parse_serve(args: &[String]) -> Result<ServerConfig, String> {
             "--allow-origin" => config
                 .allow_origins
                 .push(value()?.trim_end_matches('/').to_string()),
+            "--announce-up-to" => config.announce_up_to = number(flag, value()?)? as usize,
             "--writers" => config.writers = (number(flag, value()?)? as usize).clamp(1, 64),
             _ => return Err(format!("unknown option '{flag}' (see plainsock --help)")),
         }

@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 /// Stack of a connection thread. Its buffers live on the heap, so a small stack is plenty, and
 /// 10,000 of them stay cheap (only touched pages count towards RSS anyway).
 const CONNECTION_STACK: usize = 256 * 1024;
+/// Threads accepting on each chat listener. `accept` on one socket from two threads is safe;
+/// each only accepts and hands over to its starter thread, so the kernel's queue of finished
+/// handshakes (std's backlog: 128) drains as fast as it can in a connect storm.
+const ACCEPTORS: usize = 2;
 /// How long `shutdown` waits for connection threads to end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -230,7 +234,7 @@ const HANDOFF_CAPACITY: usize = 4096;
 /// in a reconnect storm), and a starter thread caps, registers (so shutdown can close the
 /// socket) and runs `handler` on the connection's own thread.
 fn serve_listener(
-    listener: TcpListener,
+    listener: &TcpListener,
     ctx: Arc<Context>,
     name: &'static str,
     handler: Handler,
@@ -247,11 +251,11 @@ fn serve_listener(
         });
     let Ok(starter) = starter else {
         // No thread for the starter: start connections from the accept thread itself.
-        return accept_loop(&listener, &ctx.stopping, name, ctx.log, |stream, peer| {
+        return accept_loop(listener, &ctx.stopping, name, ctx.log, |stream, peer| {
             start_connection(stream, peer, &ctx, name, handler, refuse)
         });
     };
-    accept_loop(&listener, &ctx.stopping, name, ctx.log, |stream, peer| {
+    accept_loop(listener, &ctx.stopping, name, ctx.log, |stream, peer| {
         let _ = handoff.send((stream, peer));
     });
     drop(handoff);
@@ -326,7 +330,8 @@ pub struct Server {
     tcp: Option<SocketAddr>,
     udp: Option<SocketAddr>,
     ws: Option<SocketAddr>,
-    accept_threads: Vec<JoinHandle<()>>,
+    /// Each accept thread, and the address that wakes it.
+    accept_threads: Vec<(SocketAddr, JoinHandle<()>)>,
     udp_thread: Option<JoinHandle<()>>,
     hub_thread: Option<JoinHandle<()>>,
 }
@@ -358,8 +363,7 @@ impl Server {
             addr: String::new(),
             error,
         };
-        let (hub, hub_thread) =
-            Hub::start(config.history, config.writers, log).map_err(internal)?;
+        let (hub, hub_thread) = Hub::start(&config, log).map_err(internal)?;
         let ctx = Arc::new(Context {
             slots: Slots::new(config.max_conns),
             config,
@@ -390,11 +394,14 @@ impl Server {
         ];
         for (listener, name, handler, refuse) in listeners {
             let Some(listener) = listener else { continue };
-            let ctx = server.ctx.clone();
-            let accept = move || serve_listener(listener, ctx, name, handler, refuse);
-            server
-                .accept_threads
-                .push(spawn(&format!("{name}-accept"), Box::new(accept))?);
+            let addr = listener.local_addr().map_err(internal)?;
+            let listener = Arc::new(listener);
+            for n in 0..ACCEPTORS {
+                let (listener, ctx) = (listener.clone(), server.ctx.clone());
+                let accept = move || serve_listener(&listener, ctx, name, handler, refuse);
+                let thread = spawn(&format!("{name}-accept-{n}"), Box::new(accept))?;
+                server.accept_threads.push((addr, thread));
+            }
         }
         if let Some(socket) = udp {
             let ctx = server.ctx.clone();
@@ -432,7 +439,7 @@ impl Server {
 
     /// Blocks until the server stops (it does not, unless another thread shuts it down).
     pub fn wait(mut self) {
-        for thread in self.accept_threads.drain(..) {
+        for (_, thread) in self.accept_threads.drain(..) {
             let _ = thread.join();
         }
         if let Some(thread) = self.udp_thread.take() {
@@ -451,11 +458,11 @@ impl Server {
         if self.ctx.stopping.swap(true, Ordering::AcqRel) {
             return true;
         }
-        // A blocked accept() only returns for a connection: make one to each listener.
-        for addr in [self.tcp, self.ws].into_iter().flatten() {
-            let _ = TcpStream::connect_timeout(&loopback(addr), Duration::from_secs(1));
+        // A blocked accept() only returns for a connection: make one per accept thread.
+        for (addr, _) in &self.accept_threads {
+            let _ = TcpStream::connect_timeout(&loopback(*addr), Duration::from_secs(1));
         }
-        for thread in self.accept_threads.drain(..) {
+        for (_, thread) in self.accept_threads.drain(..) {
             let _ = thread.join();
         }
         self.ctx.hub.shutdown();

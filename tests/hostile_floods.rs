@@ -63,7 +63,9 @@ fn the_accept_loop_backs_off_when_out_of_descriptors_and_recovers() {
     let _running = Running(child);
     let (mut tcp, mut ws) = (None, None);
     while tcp.is_none() || ws.is_none() {
-        let line = out.recv_timeout(PATIENCE).expect("serve prints its listeners");
+        let line = out
+            .recv_timeout(PATIENCE)
+            .expect("serve prints its listeners");
         let mut words = line.split_whitespace();
         let (kind, addr) = (words.next(), words.next().map(str::parse::<SocketAddr>));
         match (kind, addr) {
@@ -92,7 +94,10 @@ fn the_accept_loop_backs_off_when_out_of_descriptors_and_recovers() {
     let before = cpu_ticks(pid);
     thread::sleep(Duration::from_secs(1));
     let used = cpu_ticks(pid) - before;
-    assert!(used < 50, "the server used {used}/100 s of CPU in 1 s at EMFILE");
+    assert!(
+        used < 50,
+        "the server used {used}/100 s of CPU in 1 s at EMFILE"
+    );
 
     // The flood leaves; the server catches up with the queue and takes new members again.
     drop(flood);

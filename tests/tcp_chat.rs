@@ -267,3 +267,34 @@ fn a_panicking_connection_thread_is_contained() {
     newcomer.send("the room survived");
     witness.expect(&format!("{}: the room survived", newcomer.nick));
 }
+
+#[test]
+fn a_big_room_hears_one_summary_of_joins_and_leaves_instead_of_each() {
+    let server = server(|c| c.announce_up_to = 2);
+    let mut first = TcpChat::join(&server);
+    let second = TcpChat::join(&server);
+    first.expect(&format!("* {} joined (2 online)", second.nick));
+    // Over the limit: three join without a line each, and are summed up within a second.
+    let newcomers: Vec<TcpChat> = (0..3).map(|_| TcpChat::join(&server)).collect();
+    let skipped = first.expect("* 3 joined, 0 left (5 online)");
+    assert!(
+        skipped.is_empty(),
+        "no line per join in a big room: {skipped:?}"
+    );
+    // Leaving down to the limit: two summed up, the last one announced on its own again.
+    drop(newcomers);
+    let summary = |l: &String| l.starts_with("* 0 joined, 2 left (");
+    let last_one = |l: &String| l.ends_with(" left (2 online)") && !l.contains(" joined, ");
+    let mut lines: Vec<String> = Vec::new();
+    while !(lines.iter().any(summary) && lines.iter().any(last_one)) {
+        lines.push(first.line());
+        assert!(lines.len() <= 3, "{lines:?}");
+    }
+    assert_eq!(
+        lines.len(),
+        2,
+        "one summary and one single notice: {lines:?}"
+    );
+    first.send("still fine");
+    first.expect(&format!("{}: still fine", first.nick));
+}

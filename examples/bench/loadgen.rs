@@ -1,0 +1,602 @@
+//! `bench load-gen`: the room's members, in a process of their own.
+//!
+//! Thousands of members without a thread each: connector threads open the sockets (blocking
+//! connect, then the upgrade request), and a few poller threads own them as non-blocking
+//! sockets, sweeping them with `read` and sleeping briefly when a sweep finds nothing (std has
+//! no epoll). The WebSocket is plainsock's own code: the request from `ws::handshake`, the
+//! answer checked with `http::HeadParser` + `handshake::check_response`, server frames cut
+//! with `ws::frame::FrameHeader::parse`, pongs encoded (masked) with `ws::frame::encode`.
+//!
+//! One more member, the sender, is a plain `ws::client` socket: every `interval` it sends
+//! `#B<seq>:<ns>`, the time since this process started. Each member that receives it records
+//! the latency; per message the slowest (the LAST member to get it) is what counts.
+//!
+//! Results go to stdout as `key=value` lines; progress and errors to stderr.
+
+use crate::stats::{ms, percentile};
+use crate::sys;
+use plainsock::http::{self, HeadParser};
+use plainsock::url::Url;
+use plainsock::ws::frame::{self, FrameHeader, Opcode};
+use plainsock::ws::mask::MaskKeys;
+use plainsock::ws::{self, Message, handshake};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A member's frames are chat lines; anything bigger is a broken server.
+const MAX_FRAME: u64 = 1 << 20;
+/// Longest nap of an idle poller: the resolution of every latency measured here.
+const MAX_NAP: Duration = Duration::from_millis(1);
+
+struct Args {
+    ws: SocketAddr,
+    members: usize,
+    messages: usize,
+    interval: Duration,
+    pollers: usize,
+    connectors: usize,
+    server_pid: u32,
+    deadline: Duration,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut parsed = Args {
+        ws: "127.0.0.1:8080".parse().map_err(|_| "addr")?,
+        members: 10,
+        messages: 100,
+        interval: Duration::from_millis(5),
+        pollers: 2,
+        connectors: 2,
+        server_pid: 0,
+        deadline: Duration::from_secs(60),
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let num = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("bad {flag} {value}"))
+        };
+        match flag.as_str() {
+            "--ws" => parsed.ws = value.parse().map_err(|_| format!("bad --ws {value}"))?,
+            "--members" => parsed.members = num()? as usize,
+            "--messages" => parsed.messages = num()? as usize,
+            "--interval-ms" => parsed.interval = Duration::from_millis(num()?),
+            "--pollers" => parsed.pollers = num()?.max(1) as usize,
+            "--connectors" => parsed.connectors = num()?.max(1) as usize,
+            "--server-pid" => parsed.server_pid = num()? as u32,
+            "--deadline-secs" => parsed.deadline = Duration::from_secs(num()?),
+            _ => return Err(format!("unknown load-gen flag {flag}")),
+        }
+    }
+    Ok(parsed)
+}
+
+/// One broadcast message: when it left, how many members got it, the slowest of them.
+#[derive(Default)]
+struct Slot {
+    count: AtomicUsize,
+    max_ns: AtomicU64,
+}
+
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Members online once everyone joined (the sender included); 0 until known.
+    target_online: AtomicUsize,
+    opened: AtomicUsize,
+    handshake_failed: AtomicUsize,
+    /// Members the server closed after their handshake (evicted, or refused).
+    closed: AtomicUsize,
+    settled: AtomicUsize,
+    deliveries: AtomicU64,
+    last_delivery_ns: AtomicU64,
+    slots: Vec<Slot>,
+    handshake_ms: Mutex<Vec<f64>>,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn error(&self, what: String) {
+        if let Ok(mut first) = self.first_error.lock() {
+            first.get_or_insert(what);
+        }
+    }
+}
+
+enum State {
+    Handshake { parser: HeadParser, key: String },
+    Open,
+    Dead,
+}
+
+struct Conn {
+    stream: TcpStream,
+    state: State,
+    /// Bytes of a frame not complete yet.
+    pending: Vec<u8>,
+    started: Instant,
+    /// The largest "(N online)" seen in a join notice.
+    online_seen: usize,
+    settled: bool,
+}
+
+pub fn main(args: &[String]) -> i32 {
+    let args = match parse_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("load-gen: {e}");
+            return 2;
+        }
+    };
+    // If the bench dies, our stdin closes: leave then, never linger.
+    thread::spawn(|| {
+        let _ = io::copy(&mut io::stdin(), &mut io::sink());
+        std::process::exit(3);
+    });
+    match run(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("error={e}");
+            eprintln!("load-gen: {e}");
+            1
+        }
+    }
+}
+
+fn out(key: &str, value: impl std::fmt::Display) {
+    println!("{key}={value}");
+}
+
+fn run(args: &Args) -> io::Result<()> {
+    let epoch = Instant::now();
+    let now_ns = move || epoch.elapsed().as_nanos() as u64;
+    let pid = args.server_pid;
+    let self_cpu = || sys::cpu_seconds("self").unwrap_or(0.0);
+    let server_cpu = || sys::cpu_seconds(&pid.to_string()).unwrap_or(0.0);
+    out("rss_empty_bytes", sys::rss_bytes(pid).unwrap_or(0));
+    let url_text = format!("ws://{}/ws", args.ws);
+    let url = Url::parse(&url_text).map_err(|e| io::Error::other(e.0))?;
+
+    let shared = Arc::new(Shared {
+        slots: (0..args.messages).map(|_| Slot::default()).collect(),
+        ..Shared::default()
+    });
+
+    // The sender joins first; its own copies are read and dropped by a drain thread.
+    let sender = ws::client::connect(&url_text).map_err(|e| io::Error::other(e.to_string()))?;
+    let _ = sender.get_ref().set_nodelay(true);
+    let (mut sender_reader, sender) = sender.split();
+    let drain = thread::spawn(move || while sender_reader.read().is_ok() {});
+
+    let mut inboxes = Vec::new();
+    let mut pollers = Vec::new();
+    for n in 0..args.pollers {
+        let (tx, rx) = mpsc::channel();
+        let shared = shared.clone();
+        inboxes.push(tx);
+        pollers.push(
+            thread::Builder::new()
+                .name(format!("poller-{n}"))
+                .spawn(move || poll(rx, &shared, now_ns))?,
+        );
+    }
+
+    // Connect everyone.
+    let (cpu0, server_cpu0) = (self_cpu(), server_cpu());
+    let connect_start = Instant::now();
+    let connect_ms = Arc::new(Mutex::new(Vec::with_capacity(args.members)));
+    let connect_failed = Arc::new(AtomicUsize::new(0));
+    let mut connectors = Vec::new();
+    for k in 0..args.connectors {
+        let inboxes: Vec<Sender<Conn>> = inboxes.clone();
+        let (url, shared, connect_ms, failed) = (
+            url.clone(),
+            shared.clone(),
+            connect_ms.clone(),
+            connect_failed.clone(),
+        );
+        let (addr, members, step) = (args.ws, args.members, args.connectors);
+        connectors.push(thread::spawn(move || {
+            let mut times = Vec::new();
+            for i in (k..members).step_by(step) {
+                match open(addr, &url) {
+                    Ok(conn) => {
+                        times.push(ms(conn.started.elapsed()));
+                        let _ = inboxes[i % inboxes.len()].send(conn);
+                    }
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        shared.error(explain(&e));
+                    }
+                }
+            }
+            if let Ok(mut all) = connect_ms.lock() {
+                all.extend(times);
+            }
+        }));
+    }
+    for c in connectors {
+        let _ = c.join();
+    }
+    let connected = args.members - connect_failed.load(Ordering::Relaxed);
+    let deadline = epoch + args.deadline;
+    let wait = |done: &dyn Fn() -> bool| {
+        while !done() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(2));
+        }
+        done()
+    };
+    wait(&|| {
+        shared.opened.load(Ordering::Relaxed) + shared.handshake_failed.load(Ordering::Relaxed)
+            >= connected
+    });
+    let opened = shared.opened.load(Ordering::Relaxed);
+    shared.target_online.store(opened + 1, Ordering::Relaxed);
+    let connect_all = connect_start.elapsed();
+    let settled = wait(&|| {
+        shared.settled.load(Ordering::Relaxed) + shared.closed.load(Ordering::Relaxed) >= opened
+    });
+    let settle_all = connect_start.elapsed();
+    let (cpu1, server_cpu1) = (self_cpu(), server_cpu());
+    let connect_ms = connect_ms.lock().map(|v| v.clone()).unwrap_or_default();
+    let handshake_ms = shared
+        .handshake_ms
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    out("members", args.members);
+    out("connected", connected);
+    out("opened", opened);
+    out("connect_failed", args.members - connected);
+    out(
+        "handshake_failed",
+        shared.handshake_failed.load(Ordering::Relaxed),
+    );
+    out("connect_p50_ms", percentile(&connect_ms, 50.0));
+    out("connect_p99_ms", percentile(&connect_ms, 99.0));
+    out("connect_max_ms", percentile(&connect_ms, 100.0));
+    out(
+        "connect_slow",
+        connect_ms.iter().filter(|&&t| t >= 900.0).count(),
+    );
+    out("handshake_p99_ms", percentile(&handshake_ms, 99.0));
+    out("connect_all_ms", ms(connect_all));
+    out("settled", settled);
+    out("settle_all_ms", ms(settle_all));
+    out("rss_idle_bytes", sys::rss_bytes(pid).unwrap_or(0));
+    out("threads_idle", sys::threads(pid).unwrap_or(0));
+    out("server_cpu_connect_s", server_cpu1 - server_cpu0);
+    out("loadgen_cpu_connect_s", cpu1 - cpu0);
+    eprintln!(
+        "load-gen: {opened} members joined in {:.1} s, room settled in {:.1} s",
+        connect_all.as_secs_f64(),
+        settle_all.as_secs_f64()
+    );
+
+    // Broadcasts.
+    let alive = opened - shared.closed.load(Ordering::Relaxed);
+    let first_send = now_ns();
+    let send_start = Instant::now();
+    let mut sent = 0;
+    for seq in 0..shared.slots.len() {
+        let due = send_start + args.interval * seq as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+        let ns = now_ns();
+        if let Err(e) = sender.send(Message::Text(format!("#B{seq}:{ns}"))) {
+            shared.error(format!("sender: {e}"));
+            break;
+        }
+        sent += 1;
+    }
+    let last_send = Instant::now();
+    let complete = |shared: &Shared| {
+        shared.slots[..sent]
+            .iter()
+            .all(|s| s.count.load(Ordering::Relaxed) >= alive)
+    };
+    while !complete(&shared)
+        && last_send.elapsed() < Duration::from_secs(5)
+        && Instant::now() < deadline
+    {
+        thread::sleep(Duration::from_millis(2));
+    }
+    let (cpu2, server_cpu2) = (self_cpu(), server_cpu());
+    let slots = &shared.slots[..sent];
+    let last_ms: Vec<f64> = slots
+        .iter()
+        .filter(|s| s.count.load(Ordering::Relaxed) >= alive)
+        .map(|s| s.max_ns.load(Ordering::Relaxed) as f64 / 1e6)
+        .collect();
+    let deliveries = shared.deliveries.load(Ordering::Relaxed);
+    let span = shared
+        .last_delivery_ns
+        .load(Ordering::Relaxed)
+        .saturating_sub(first_send) as f64
+        / 1e9;
+    out("alive", alive);
+    out("sent", sent);
+    out("complete", last_ms.len());
+    out("deliveries", deliveries);
+    out(
+        "deliveries_per_s",
+        if span > 0.0 {
+            deliveries as f64 / span
+        } else {
+            0.0
+        },
+    );
+    out(
+        "missing",
+        (sent as u64 * alive as u64).saturating_sub(deliveries),
+    );
+    out("last_p50_ms", percentile(&last_ms, 50.0));
+    out("last_p99_ms", percentile(&last_ms, 99.0));
+    out("last_max_ms", percentile(&last_ms, 100.0));
+    out("closed", shared.closed.load(Ordering::Relaxed));
+    out("rss_after_bytes", sys::rss_bytes(pid).unwrap_or(0));
+    out("threads_after", sys::threads(pid).unwrap_or(0));
+    out("server_cpu_broadcast_s", server_cpu2 - server_cpu1);
+    out("loadgen_cpu_broadcast_s", cpu2 - cpu1);
+    out("broadcast_s", send_start.elapsed().as_secs_f64());
+    if let Ok(Some(e)) = shared.first_error.lock().map(|e| e.clone()) {
+        out("first_error", e);
+    }
+
+    shared.stop.store(true, Ordering::Relaxed);
+    for p in pollers {
+        let _ = p.join();
+    }
+    let _ = sender.close(1000, "bench done");
+    let _ = sender.shutdown();
+    let _ = drain.join();
+    out("done", 1);
+    Ok(())
+}
+
+/// Connects one member and sends its upgrade request; the poller reads the answer.
+fn open(addr: SocketAddr, url: &Url) -> io::Result<Conn> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(15))?;
+    stream.set_nodelay(true)?;
+    let key = handshake::new_key();
+    let request = handshake::client_request(url, &key, &[]).map_err(io::Error::other)?;
+    stream.write_all(&request)?;
+    stream.set_nonblocking(true)?;
+    Ok(Conn {
+        stream,
+        state: State::Handshake {
+            parser: HeadParser::new(8 * 1024),
+            key,
+        },
+        pending: Vec::new(),
+        started,
+        online_seen: 0,
+        settled: false,
+    })
+}
+
+/// An error in words a person can act on.
+fn explain(e: &io::Error) -> String {
+    if e.raw_os_error() == Some(24) {
+        "too many open files: raise the limit (ulimit -n 20000) and run again".into()
+    } else if e.raw_os_error() == Some(99) {
+        "no free local port (EADDRNOTAVAIL): widen net.ipv4.ip_local_port_range".into()
+    } else {
+        format!("connect: {e}")
+    }
+}
+
+/// A poller: owns its members' sockets and sweeps them until told to stop.
+fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64) {
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut keys = MaskKeys::new();
+    let mut nap = Duration::from_micros(20);
+    while !shared.stop.load(Ordering::Relaxed) {
+        while let Ok(conn) = inbox.try_recv() {
+            conns.push(conn);
+        }
+        let target = shared.target_online.load(Ordering::Relaxed);
+        let mut busy = false;
+        for conn in conns.iter_mut() {
+            // A few reads per member per sweep, so one busy member cannot starve the rest.
+            for _ in 0..4 {
+                match conn.stream.read(&mut scratch) {
+                    Ok(0) => {
+                        conn.die(shared, "closed by the server");
+                        break;
+                    }
+                    Ok(n) => {
+                        busy = true;
+                        conn.receive(&scratch[..n], shared, &now_ns, &mut keys);
+                        if n < scratch.len() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        conn.die(shared, &format!("read: {e}"));
+                        break;
+                    }
+                }
+                if matches!(conn.state, State::Dead) {
+                    break;
+                }
+            }
+            if !conn.settled && target > 0 && conn.online_seen >= target {
+                conn.settled = true;
+                shared.settled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        conns.retain(|c| !matches!(c.state, State::Dead));
+        if busy {
+            nap = Duration::from_micros(20);
+        } else {
+            thread::sleep(nap);
+            nap = (nap * 2).min(MAX_NAP);
+        }
+    }
+}
+
+impl Conn {
+    fn die(&mut self, shared: &Shared, why: &str) {
+        match self.state {
+            State::Handshake { .. } => {
+                shared.handshake_failed.fetch_add(1, Ordering::Relaxed);
+                shared.error(format!("handshake: {why}"));
+            }
+            State::Open => {
+                shared.closed.fetch_add(1, Ordering::Relaxed);
+                shared.error(format!("member: {why}"));
+            }
+            State::Dead => {}
+        }
+        self.state = State::Dead;
+    }
+
+    fn receive(
+        &mut self,
+        bytes: &[u8],
+        shared: &Shared,
+        now_ns: &impl Fn() -> u64,
+        keys: &mut MaskKeys,
+    ) {
+        match &mut self.state {
+            State::Dead => return,
+            State::Open => self.pending.extend_from_slice(bytes),
+            State::Handshake { parser, .. } => match parser.feed(bytes) {
+                Ok(false) => return,
+                Ok(true) => {
+                    let State::Handshake { parser, key } =
+                        std::mem::replace(&mut self.state, State::Open)
+                    else {
+                        return;
+                    };
+                    let checked = parser
+                        .into_parts()
+                        .ok_or_else(|| "no head".to_string())
+                        .and_then(|(head, leftover)| {
+                            let resp = http::parse_response(&head).map_err(|e| e.reason)?;
+                            handshake::check_response(&resp, &key, &[])
+                                .map_err(|e| format!("{} {e}", resp.status))?;
+                            Ok(leftover)
+                        });
+                    match checked {
+                        Ok(leftover) => {
+                            shared.opened.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(mut all) = shared.handshake_ms.lock() {
+                                all.push(ms(self.started.elapsed()));
+                            }
+                            self.pending.extend_from_slice(&leftover);
+                        }
+                        Err(why) => {
+                            self.state = State::Handshake {
+                                parser: HeadParser::new(0),
+                                key: String::new(),
+                            };
+                            self.die(shared, &why);
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.die(shared, &e.reason);
+                    return;
+                }
+            },
+        }
+        let mut at = 0;
+        loop {
+            let (header, header_len) = match FrameHeader::parse(&self.pending[at..]) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => break,
+                Err(e) => {
+                    self.die(shared, &format!("bad frame from the server: {e:?}"));
+                    return;
+                }
+            };
+            if header.payload_len > MAX_FRAME {
+                self.die(shared, "frame over 1 MiB from the chat server");
+                return;
+            }
+            let end = at + header_len + header.payload_len as usize;
+            let Some(payload) = self.pending.get(at + header_len..end) else {
+                break;
+            };
+            match header.opcode {
+                Opcode::Text => on_line(payload, &mut self.online_seen, shared, now_ns),
+                Opcode::Ping => {
+                    let mut pong = Vec::new();
+                    frame::encode(
+                        true,
+                        Opcode::Pong,
+                        Some(keys.next_key()),
+                        payload,
+                        &mut pong,
+                    );
+                    let _ = self.stream.write(&pong);
+                }
+                Opcode::Close => {
+                    self.die(shared, "close frame from the server");
+                    return;
+                }
+                _ => {}
+            }
+            at = end;
+        }
+        self.pending.drain(..at);
+        if self.pending.capacity() > 64 * 1024 && self.pending.len() < 1024 {
+            self.pending.shrink_to(4 * 1024);
+        }
+    }
+}
+
+/// A chat line: a benchmark message (`NICK: #B<seq>:<ns>`) or a notice with the room's size.
+fn on_line(line: &[u8], online_seen: &mut usize, shared: &Shared, now_ns: &impl Fn() -> u64) {
+    {
+        if let Some(at) = find(line, b"#B") {
+            let text = std::str::from_utf8(&line[at + 2..]).unwrap_or("");
+            let Some((seq, ns)) = text.split_once(':') else {
+                return;
+            };
+            let (Ok(seq), Ok(sent)) = (seq.parse::<usize>(), ns.trim().parse::<u64>()) else {
+                return;
+            };
+            let Some(slot) = shared.slots.get(seq) else {
+                return;
+            };
+            let now = now_ns();
+            slot.max_ns
+                .fetch_max(now.saturating_sub(sent), Ordering::Relaxed);
+            slot.count.fetch_add(1, Ordering::Relaxed);
+            shared.deliveries.fetch_add(1, Ordering::Relaxed);
+            shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
+        } else if line.starts_with(b"* ")
+            && let Some(at) = line.iter().rposition(|&b| b == b'(')
+        {
+            // Joins, summaries and the welcome end with the room's size: "(N online…".
+            let digits: String = line[at + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .map(|&b| b as char)
+                .collect();
+            if let Ok(n) = digits.parse::<usize>() {
+                *online_seen = (*online_seen).max(n);
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

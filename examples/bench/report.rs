@@ -1,0 +1,396 @@
+//! The results: the table on stdout, target/bench/results.csv, target/bench/fanout.svg.
+
+use crate::room::RoomRun;
+use crate::stats::{Goal, Row, number};
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+/// One fan-out size: broadcast latency until the last member had the message.
+pub struct FanoutPoint {
+    pub members: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Why a room run's numbers are not to be trusted, if they are not.
+fn trouble(run: &RoomRun) -> String {
+    let mut notes = Vec::new();
+    for key in ["error", "first_error"] {
+        if let Some(e) = run.text(key) {
+            notes.push(e.to_string());
+        }
+    }
+    if run.text("server_died").is_some() {
+        notes.push("the server process died".into());
+    }
+    let missing = run.get("missing");
+    if missing > 0.0 {
+        notes.push(format!("{} deliveries missing", number(missing)));
+    }
+    notes.join("; ")
+}
+
+pub fn fanout_rows(
+    members: usize,
+    run: &RoomRun,
+    rows: &mut Vec<Row>,
+    points: &mut Vec<FanoutPoint>,
+) {
+    let name = format!("6 fan-out, {} members", number(members as f64));
+    let cpu = format!(
+        "CPU s: server {} / load-gen {}",
+        number(run.get("server_cpu_broadcast_s")),
+        number(run.get("loadgen_cpu_broadcast_s"))
+    );
+    rows.push(Row::new(&name, "deliveries/s", "/s", run.get("deliveries_per_s")).note(cpu));
+    let p99 = Row::new(
+        &name,
+        "p99 latency to last member",
+        "ms",
+        run.get("last_p99_ms"),
+    );
+    rows.push(Row::new(
+        &name,
+        "p50 latency to last member",
+        "ms",
+        run.get("last_p50_ms"),
+    ));
+    rows.push(if members >= 1_000 {
+        p99.goal(Goal::Below(50.0))
+    } else {
+        p99
+    });
+    rows.push(
+        Row::new(
+            &name,
+            "max latency to last member",
+            "ms",
+            run.get("last_max_ms"),
+        )
+        .note(trouble(run)),
+    );
+    points.push(FanoutPoint {
+        members,
+        p50_ms: run.get("last_p50_ms"),
+        p99_ms: run.get("last_p99_ms"),
+    });
+}
+
+pub fn scale_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>) {
+    let name = format!("7 scale, {} idle members", number(members as f64));
+    let mib = 1024.0 * 1024.0;
+    let rss = run.get("rss_idle_bytes");
+    let per_member = (rss - run.get("rss_empty_bytes")) / run.get("opened").max(1.0) / 1024.0;
+    let full_size = members >= 10_000;
+    let goal = |row: Row, g| if full_size { row.goal(g) } else { row };
+    rows.push(
+        Row::new(&name, "members joined", "", run.get("opened")).note(format!(
+            "{} connects failed, {} handshakes failed, {} closed by server",
+            number(run.get("connect_failed")),
+            number(run.get("handshake_failed")),
+            number(run.get("closed"))
+        )),
+    );
+    rows.push(goal(
+        Row::new(&name, "server RSS", "MiB", rss / mib),
+        Goal::Below(1024.0),
+    ));
+    rows.push(goal(
+        Row::new(&name, "RSS per member", "KiB", per_member)
+            .note("(idle RSS - empty RSS) / members"),
+        Goal::Below(100.0),
+    ));
+    rows.push(Row::new(
+        &name,
+        "server threads",
+        "",
+        run.get("threads_idle"),
+    ));
+    rows.push(
+        Row::new(
+            &name,
+            "all connected + upgraded",
+            "s",
+            run.get("connect_all_ms") / 1e3,
+        )
+        .note(format!(
+            "room settled (every join notice read) after {} s",
+            number(run.get("settle_all_ms") / 1e3)
+        )),
+    );
+    rows.push(
+        Row::new(&name, "connect p99", "ms", run.get("connect_p99_ms")).note(format!(
+            "p50 {} ms, max {} ms",
+            number(run.get("connect_p50_ms")),
+            number(run.get("connect_max_ms"))
+        )),
+    );
+    rows.push(
+        Row::new(
+            &name,
+            "connects >= 0.9 s (dropped SYN)",
+            "",
+            run.get("connect_slow"),
+        )
+        .note(format!(
+            "TcpExt ListenOverflows +{} during the run (machine-wide)",
+            number(run.get("listen_overflows"))
+        )),
+    );
+    rows.push(
+        Row::new(
+            &name,
+            "CPU s while joining: server",
+            "s",
+            run.get("server_cpu_connect_s"),
+        )
+        .note(format!(
+            "load-gen {} s",
+            number(run.get("loadgen_cpu_connect_s"))
+        )),
+    );
+    rows.push(goal(
+        Row::new(
+            &name,
+            "one broadcast reaches all (p50)",
+            "ms",
+            run.get("last_p50_ms"),
+        )
+        .note(format!(
+            "max {} ms over {} broadcasts; {}",
+            number(run.get("last_max_ms")),
+            number(run.get("complete")),
+            trouble(run)
+        )),
+        Goal::Below(1000.0),
+    ));
+}
+
+const HEAD: [&str; 7] = [
+    "scenario",
+    "measure",
+    "plainsock",
+    "baseline",
+    "ratio",
+    "target",
+    "met",
+];
+
+fn cells(row: &Row) -> [String; 7] {
+    let unit = if row.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", row.unit)
+    };
+    [
+        row.scenario.clone(),
+        row.measure.clone(),
+        format!("{}{unit}", number(row.value)),
+        row.baseline
+            .map(|b| format!("{}{unit}", number(b)))
+            .unwrap_or_default(),
+        row.ratio().map(|r| format!("{r:.2}x")).unwrap_or_default(),
+        row.target_text(),
+        match row.met() {
+            Some(true) => "met".into(),
+            Some(false) => "NOT MET".into(),
+            None => String::new(),
+        },
+    ]
+}
+
+pub fn print_table(rows: &[Row]) {
+    let table: Vec<[String; 7]> = rows.iter().map(cells).collect();
+    let mut width = HEAD.map(str::len);
+    for r in &table {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: [&str; 7]| {
+        let mut s = String::from("|");
+        for (i, c) in cols.iter().enumerate() {
+            let pad = width[i] - c.chars().count();
+            if (2..5).contains(&i) {
+                let _ = write!(s, " {}{c} |", " ".repeat(pad));
+            } else {
+                let _ = write!(s, " {c}{} |", " ".repeat(pad));
+            }
+        }
+        s
+    };
+    println!();
+    println!("{}", line(HEAD));
+    println!(
+        "{}",
+        line(width.map(|w| "-".repeat(w)).each_ref().map(String::as_str))
+    );
+    for (r, row) in table.iter().zip(rows) {
+        println!("{}", line(r.each_ref().map(String::as_str)));
+        if !row.note.is_empty() {
+            println!("|   {}", row.note);
+        }
+    }
+    println!();
+}
+
+/// target/bench, beside target/release (found from this executable's path).
+fn out_dir() -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .ok_or_else(|| io::Error::other("cannot locate the target directory"))?;
+    Ok(target.join("bench"))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn write_files(rows: &[Row], points: &[FanoutPoint]) -> io::Result<PathBuf> {
+    let dir = out_dir()?;
+    fs::create_dir_all(&dir)?;
+    let mut csv = String::from("scenario,measure,unit,plainsock,baseline,ratio,target,met,note\n");
+    let opt = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_default();
+    for row in rows {
+        let met = match row.met() {
+            Some(true) => "met",
+            Some(false) => "not met",
+            None => "",
+        };
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{}",
+            csv_field(&row.scenario),
+            csv_field(&row.measure),
+            csv_field(row.unit),
+            opt(Some(row.value).filter(|v| v.is_finite())),
+            opt(row.baseline),
+            opt(row.ratio()),
+            csv_field(&row.target_text()),
+            met,
+            csv_field(&row.note)
+        );
+    }
+    fs::write(dir.join("results.csv"), csv)?;
+    fs::write(dir.join("fanout.svg"), svg(points))?;
+    Ok(dir)
+}
+
+/// A small line chart: members (log scale) across, latency to the last member up.
+fn svg(points: &[FanoutPoint]) -> String {
+    let (w, h, left, right, top, bottom) = (640.0, 400.0, 70.0, 20.0, 40.0, 60.0);
+    let pts: Vec<&FanoutPoint> = points
+        .iter()
+        .filter(|p| p.members > 0 && p.p50_ms.is_finite() && p.p99_ms.is_finite())
+        .collect();
+    let max_y = pts.iter().map(|p| p.p99_ms).fold(1.0, f64::max) * 1.15;
+    let lo = pts
+        .iter()
+        .map(|p| (p.members as f64).log10())
+        .fold(f64::INFINITY, f64::min);
+    let hi = pts
+        .iter()
+        .map(|p| (p.members as f64).log10())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (0.0, 4.0)
+    };
+    let x = |m: usize| left + ((m as f64).log10() - lo) / (hi - lo) * (w - left - right);
+    let y = |v: f64| top + (1.0 - v / max_y) * (h - top - bottom);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">Chat fan-out: broadcast latency until the last member has it</text>\n",
+        w / 2.0
+    );
+    let (x0, x1, y0, y1) = (left, w - right, top, h - bottom);
+    let _ = writeln!(
+        s,
+        "<line x1=\"{x0}\" y1=\"{y1}\" x2=\"{x1}\" y2=\"{y1}\" stroke=\"black\"/>"
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{y1}\" stroke=\"black\"/>"
+    );
+    for i in 0..=4 {
+        let v = max_y * f64::from(i) / 4.0;
+        let yy = y(v);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{x0}\" y1=\"{yy:.1}\" x2=\"{x1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            x0 - 6.0,
+            yy + 4.0,
+            number(v)
+        );
+    }
+    for p in &pts {
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            x(p.members),
+            y1 + 18.0,
+            number(p.members as f64)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">members in the room (log scale)</text>\n\
+         <text x=\"18\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {})\">latency (ms)</text>",
+        (x0 + x1) / 2.0,
+        h - 18.0,
+        (y0 + y1) / 2.0,
+        (y0 + y1) / 2.0
+    );
+    for (label, color, value) in [
+        (
+            "p50",
+            "#1f77b4",
+            (|p: &FanoutPoint| p.p50_ms) as fn(&FanoutPoint) -> f64,
+        ),
+        ("p99", "#d62728", |p: &FanoutPoint| p.p99_ms),
+    ] {
+        let line: Vec<String> = pts
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", x(p.members), y(value(p))))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+            line.join(" ")
+        );
+        for p in &pts {
+            let _ = writeln!(
+                s,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{color}\"><title>{label} {} ms at {} members</title></circle>",
+                x(p.members),
+                y(value(p)),
+                number(value(p)),
+                p.members
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "<rect x=\"{0}\" y=\"{1}\" width=\"12\" height=\"3\" fill=\"#1f77b4\"/><text x=\"{2}\" y=\"{3}\">p50</text>\n\
+         <rect x=\"{0}\" y=\"{4}\" width=\"12\" height=\"3\" fill=\"#d62728\"/><text x=\"{2}\" y=\"{5}\">p99</text>",
+        x0 + 12.0,
+        y0 + 8.0,
+        x0 + 30.0,
+        y0 + 12.0,
+        y0 + 24.0,
+        y0 + 28.0
+    );
+    s.push_str("</svg>\n");
+    s
+}

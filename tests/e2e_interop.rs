@@ -1,0 +1,232 @@
+//! Interop: plainsock's echo example (`examples/ws_echo_server.rs`) against WebSocket clients
+//! nobody here wrote — Chromium's and Python's `websockets`. Every echo must be equal to what
+//! was sent, and the connection must close cleanly with 1000.
+//!
+//! `make e2e` builds the examples and runs these; `make test` skips them.
+
+mod e2e;
+
+use e2e::chromium::Chromium;
+use e2e::json::Json;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The whole exchange (a few MiB each way over loopback) fits in this easily.
+const EXCHANGE: Duration = Duration::from_secs(60);
+
+/// The example binary, running; killed when dropped.
+struct EchoServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl EchoServer {
+    /// Starts `target/<profile>/examples/ws_echo_server` on a free port and reads the
+    /// address it announces.
+    fn start() -> EchoServer {
+        let exe = example_path("ws_echo_server");
+        assert!(
+            exe.exists(),
+            "{} is missing: run `cargo build --release --examples` (make e2e does)",
+            exe.display()
+        );
+        let mut child = Command::new(&exe)
+            .arg("127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the echo server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut server = EchoServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        // The announcement comes on stdout; a thread reads it so the wait can be bounded, and
+        // then drains the rest.
+        let (found, announced) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = address_in(&line) {
+                    let _ = found.send(addr);
+                }
+            }
+        });
+        server.addr = announced
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the echo server announces its address on stdout");
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first `127.0.0.1:PORT` (with a real port) in a line such as
+/// `listening on ws://127.0.0.1:40123/`.
+fn address_in(line: &str) -> Option<SocketAddr> {
+    line.split(|c: char| c.is_whitespace() || c == '/')
+        .filter_map(|word| word.parse::<SocketAddr>().ok())
+        .find(|addr| addr.port() != 0)
+}
+
+/// Examples sit next to the test binaries' folder: target/<profile>/examples/NAME, while this
+/// test runs as target/<profile>/deps/e2e_interop-HASH.
+fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary sits in target/<profile>/deps");
+    profile_dir.join("examples").join(name)
+}
+
+/// Runs in the page: sends each message, awaits its echo, compares, then closes with 1000.
+/// Returns `{results: [{name, equal, detail}], close: {code, wasClean}}`.
+const BROWSER_CLIENT: &str = r#"
+(async (url) => {
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  const inbox = [];
+  let wake = null;                                   // resolves the read that waits, if any
+  const closed = new Promise((resolve) => {
+    ws.onclose = (ev) => {
+      resolve({ code: ev.code, wasClean: ev.wasClean });
+      if (wake) wake(null);                          // no echo will come any more
+    };
+  });
+  ws.onmessage = (ev) => {
+    if (wake) { const w = wake; wake = null; w(ev.data); } else inbox.push(ev.data);
+  };
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error("could not open " + url));
+  });
+  const next = () =>
+    inbox.length ? Promise.resolve(inbox.shift()) : new Promise((r) => { wake = r; });
+
+  const bytes = (n, step) => Uint8Array.from({ length: n }, (_, i) => (i * step) % 251);
+  const cases = [
+    ["text", "hello"],
+    ["empty text", ""],
+    ["unicode text", "é € 😀 \u0000 end"],
+    ["binary", bytes(256, 1)],
+    ["empty binary", new Uint8Array(0)],
+    ["1 MiB binary", bytes(1 << 20, 7)],
+    ["large text", "plain é € 😀 ".repeat(40000)],
+  ];
+  // Text compares as UTF-16 code units, binary as bytes; both say where they first differ.
+  const units = (d) => typeof d === "string" ? d : new Uint8Array(d);
+  const describe = (d) =>
+    d === null ? "nothing (closed)" :
+    typeof d === "string" ? "text of " + d.length + " units" : "binary of " + d.byteLength + " bytes";
+
+  const results = [];
+  for (const [name, sent] of cases) {
+    ws.send(sent);
+    const echo = await next();
+    const want = typeof sent === "string" ? sent : sent.buffer;
+    let detail = "sent " + describe(want) + ", echo is " + describe(echo);
+    let equal = echo !== null && typeof echo === typeof want;
+    if (equal) {
+      const [a, b] = [units(want), units(echo)];
+      let i = 0;
+      while (i < a.length && i < b.length && a[i] === b[i]) i++;
+      equal = i === a.length && i === b.length;
+      if (!equal) detail += "; first difference at " + i;
+    }
+    results.push({ name, equal, detail });
+  }
+  ws.close(1000, "done");
+  return { results, close: await closed };
+})"#;
+
+#[test]
+#[ignore = "needs Chromium: run make e2e"]
+fn chromium_websocket_gets_every_echo_and_a_clean_close() {
+    let server = EchoServer::start();
+    let mut browser = Chromium::launch("interop");
+    let mut page = browser.open("about:blank");
+    let call = format!("{BROWSER_CLIENT}({})", Json::from(server.url()));
+    let report = page.eval_within(&call, EXCHANGE);
+
+    let results = report.get("results").as_array().unwrap_or_default();
+    assert_eq!(results.len(), 7, "every case ran: {report}");
+    for result in results {
+        assert_eq!(
+            result.get("equal").as_bool(),
+            Some(true),
+            "{}: {}",
+            result.get("name"),
+            result.get("detail")
+        );
+    }
+    let close = report.get("close");
+    assert_eq!(close.get("code").as_f64(), Some(1000.0), "close: {close}");
+    assert_eq!(
+        close.get("wasClean").as_bool(),
+        Some(true),
+        "close: {close}"
+    );
+}
+
+#[test]
+#[ignore = "needs Python's websockets: run make e2e"]
+fn python_websockets_gets_every_echo_and_a_clean_close() {
+    let server = EchoServer::start();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/ws_echo_client.py");
+    // Debian's python3, where `apt-get install python3-websockets` puts the library.
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(server.url())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start /usr/bin/python3");
+
+    // The script has its own 60 s limit; this one is the backstop if Python itself hangs.
+    let deadline = Instant::now() + EXCHANGE + Duration::from_secs(10);
+    let status = loop {
+        match child.try_wait().expect("wait for python") {
+            Some(status) => break status,
+            None if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the Python client did not finish within {EXCHANGE:?}");
+            }
+        }
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    assert!(
+        status.success(),
+        "the Python client failed ({status}):\n{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("echoes equal, closed with 1000"),
+        "unexpected report: {stdout}"
+    );
+    print!("{stdout}");
+}
