@@ -18,7 +18,9 @@ use std::thread::{self, JoinHandle};
 /// a few hundred thousand system calls). Well under the kernel's 1,024 slices per `writev`.
 const MAX_BATCH: usize = 256;
 /// Jobs waiting for one lane; when full, the hub waits (backpressure, never unbounded memory).
-const LANE_CAPACITY: usize = 8192;
+/// A lane stuck on a stalled member holds this many lines for up to `write_timeout`: at the
+/// 8 KiB line limit (8 KiB wire + 8 KiB frame) that is 16 MiB; 8,192 was 128 MiB.
+const LANE_CAPACITY: usize = 1024;
 
 pub(crate) enum Job {
     Add(MemberId, Arc<dyn Outlet>),
