@@ -22,7 +22,7 @@ test:
 
 bench:
 	$(CARGO) build --release --bin plainsock --example bench
-	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); ./target/release/examples/bench
+	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); ./target/release/examples/bench $(BENCH_ARGS)
 
 bench-quick:
 	$(CARGO) build --release --bin plainsock --example bench

@@ -1,11 +1,10 @@
 //! Random bytes without a crate: the kernel's `/dev/urandom`, plus a tiny seeded PRNG.
 //!
-//! The WebSocket handshake key (RFC 6455 §4.1) and the client's mask keys (§5.3) must be
-//! unpredictable, so both come from `/dev/urandom`. If that file cannot be opened (an odd
-//! sandbox), we fall back to [`SplitMix64`] seeded from the clock, a counter and an address:
-//! weaker, but the connection still works.
+//! The WebSocket handshake key (RFC 6455 §4.1) must be unpredictable, so it comes from
+//! `/dev/urandom`. If that file cannot be opened (an odd sandbox), we fall back to
+//! [`SplitMix64`] seeded from the clock, a counter and an address: weaker, but the connection
+//! still works. (Mask keys, one per client frame, come from `ws::mask::MaskKeys`.)
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,58 +79,6 @@ pub fn handshake_key() -> [u8; 16] {
     key
 }
 
-/// How many random bytes each thread fetches from the kernel at once for mask keys.
-const POOL_SIZE: usize = 4096;
-
-/// Per-thread stock of kernel random bytes, so a mask key costs a copy, not a syscall.
-struct Pool {
-    file: Option<File>,
-    bytes: Box<[u8; POOL_SIZE]>,
-    used: usize,
-    fallback: SplitMix64,
-}
-
-impl Pool {
-    fn new() -> Self {
-        Pool {
-            file: File::open("/dev/urandom").ok(),
-            bytes: Box::new([0u8; POOL_SIZE]),
-            used: POOL_SIZE, // empty: the first take() refills
-            fallback: SplitMix64::new(fallback_seed()),
-        }
-    }
-
-    fn take4(&mut self) -> [u8; 4] {
-        if self.used + 4 > POOL_SIZE {
-            let refilled = match self.file.as_mut() {
-                Some(f) => f.read_exact(&mut self.bytes[..]).is_ok(),
-                None => false,
-            };
-            if !refilled {
-                self.file = None;
-                self.fallback.fill(&mut self.bytes[..]);
-            }
-            self.used = 0;
-        }
-        let mut key = [0u8; 4];
-        if let Some(src) = self.bytes.get(self.used..self.used + 4) {
-            key.copy_from_slice(src);
-        }
-        self.used += 4;
-        key
-    }
-}
-
-thread_local! {
-    static POOL: RefCell<Pool> = RefCell::new(Pool::new());
-}
-
-/// A fresh client mask key (RFC 6455 §5.3: "derived from a strong source of entropy").
-/// Costs one `read` of 4 KiB from `/dev/urandom` per 1024 keys and a copy otherwise.
-pub fn mask_key() -> [u8; 4] {
-    POOL.with(|pool| pool.borrow_mut().take4())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,8 +113,5 @@ mod tests {
     fn keys_differ_between_calls() {
         assert_ne!(handshake_key(), handshake_key());
         assert_ne!(fallback_seed(), fallback_seed());
-        // 2000 mask keys cross a pool refill; 32-bit collisions among them are very unlikely.
-        let keys: std::collections::HashSet<[u8; 4]> = (0..2000).map(|_| mask_key()).collect();
-        assert!(keys.len() > 1990, "{} distinct keys", keys.len());
     }
 }

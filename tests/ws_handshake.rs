@@ -625,3 +625,18 @@ fn randomized_requests_get_an_upgrade_or_a_typed_refusal() {
         );
     }
 }
+
+#[test]
+fn both_ends_turn_nagle_off() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let socket =
+            plainsock::ws::server::accept(stream, &plainsock::ws::Config::default()).unwrap();
+        socket.get_ref().nodelay().unwrap()
+    });
+    let client = plainsock::ws::client::connect(&format!("ws://{addr}/")).unwrap();
+    assert!(client.get_ref().nodelay().unwrap(), "client: TCP_NODELAY");
+    assert!(server.join().unwrap(), "server: TCP_NODELAY");
+}

@@ -32,6 +32,8 @@ pub fn connect_with(
     let deadline = Instant::now() + config.handshake_timeout;
     let stream = open(&url, deadline)?;
     let (response, leftover) = handshake(&stream, &url, protocols, config.max_head_size, deadline)?;
+    // Frames are written whole, one call each: no reason to let Nagle hold small ones back.
+    stream.set_nodelay(true).map_err(Error::Io)?;
     Ok((
         WebSocket::from_parts(stream, Role::Client, leftover, config),
         response,

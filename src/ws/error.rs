@@ -27,7 +27,8 @@ impl std::error::Error for ProtocolError {}
 #[derive(Debug)]
 pub enum Error {
     Io(io::Error),
-    /// We failed the connection and sent Close with `code`.
+    /// We failed the connection and sent Close with `code`: 1002 for a broken rule, 1007 for
+    /// text that is not UTF-8, 1009 for a frame or message over the configured limit (§7.4.1).
     Protocol {
         code: u16,
         reason: &'static str,

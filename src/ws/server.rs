@@ -132,6 +132,9 @@ impl PendingUpgrade {
         }
         let response = handshake::response_101(&self.key, protocol);
         (&self.stream).write_all(&response).map_err(Error::Io)?;
+        // Each frame is written whole in one call: send it now, not after the ACK of the
+        // previous one (Nagle's algorithm would hold small frames back).
+        self.stream.set_nodelay(true).map_err(Error::Io)?;
         Ok(WebSocket::from_parts(
             self.stream,
             Role::Server,
