@@ -51,7 +51,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         messages: 100,
         interval: Duration::from_millis(5),
         pollers: 2,
-        connectors: 2,
+        // Connects block; one whose SYN the kernel dropped waits a second for the retry, so
+        // enough of them run side by side that such waits overlap.
+        connectors: 16,
         server_pid: 0,
         deadline: Duration::from_secs(60),
     };
@@ -407,6 +409,7 @@ fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64) {
         }
         let target = shared.target_online.load(Ordering::Relaxed);
         let mut busy = false;
+        let sweep = Instant::now();
         for conn in conns.iter_mut() {
             // A few reads per member per sweep, so one busy member cannot starve the rest.
             for _ in 0..4 {
@@ -443,7 +446,9 @@ fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64) {
             nap = Duration::from_micros(20);
         } else {
             thread::sleep(nap);
-            nap = (nap * 2).min(MAX_NAP);
+            // An idle sweep over thousands of sockets costs a syscall each: rest at least as
+            // long as it took, so idle masses do not eat the CPU the server needs.
+            nap = (nap * 2).min(MAX_NAP.max(sweep.elapsed()));
         }
     }
 }
