@@ -28,10 +28,7 @@ fn refused_over_tcp(addr: SocketAddr) {
 fn refused_over_ws(addr: SocketAddr) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
+    let request = crate::common::upgrade_request(addr, "");
     stream.write_all(request.as_bytes()).unwrap();
     let answer = read_to_close(&mut stream);
     assert_eq!(

@@ -2,11 +2,8 @@
 
 mod common;
 
-use common::{TcpChat, UdpChat, WsChat, eventually, http_exchange, server};
+use common::{TcpChat, UdpChat, WsChat, eventually, http_exchange, server, upgrade_request};
 use std::time::Duration;
-
-const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
 
 fn status_line(answer: &str) -> &str {
     answer.lines().next().unwrap_or_default()
@@ -34,7 +31,7 @@ fn other_requests_get_a_real_http_answer() {
         ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".into(), "HTTP/1.1 405 Method Not Allowed", "only GET"),
         ("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n".into(), "HTTP/1.1 400 Bad Request", "this is the WebSocket endpoint"),
         (
-            format!("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n{UPGRADE}\r\n"),
+            upgrade_request(addr, "Origin: http://evil.example\r\n"),
             "HTTP/1.1 403 Forbidden",
             "pages from http://evil.example may not open this chat",
         ),
@@ -56,8 +53,7 @@ fn the_own_origin_and_listed_origins_may_join() {
     let server = server(|c| c.allow_origins = vec!["https://chat.example".into()]);
     let addr = server.ws_addr().unwrap();
     for origin in [format!("http://{addr}"), "https://chat.example".to_string()] {
-        let request =
-            format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\n{UPGRADE}\r\n");
+        let request = upgrade_request(addr, &format!("Origin: {origin}\r\n"));
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
         std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
@@ -143,10 +139,7 @@ fn over_max_conns_a_browser_gets_503() {
     let server = server(|c| c.max_conns = 1);
     let _member = TcpChat::join(&server);
     let addr = server.ws_addr().unwrap();
-    let answer = http_exchange(
-        addr,
-        &format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\n{UPGRADE}\r\n"),
-    );
+    let answer = http_exchange(addr, &upgrade_request(addr, ""));
     assert_eq!(status_line(&answer), "HTTP/1.1 503 Service Unavailable");
     // The page itself is not a member: it is still served.
     let page = http_exchange(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");

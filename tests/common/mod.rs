@@ -71,36 +71,6 @@ impl TcpChat {
         }
     }
 
-    /// Reads until a line equal to `want` arrives (at most 10,000 lines); returns the lines
-    /// skipped on the way.
-    pub fn expect(&mut self, want: &str) -> Vec<String> {
-        let deadline = Instant::now() + PATIENCE;
-        let mut skipped = Vec::new();
-        while Instant::now() < deadline && skipped.len() < 100_000 {
-            let line = self.line();
-            if line == want {
-                return skipped;
-            }
-            skipped.push(line);
-        }
-        panic!("{}: never got {want:?}; got {skipped:?}", self.nick)
-    }
-
-    /// Reads until a line starting with `prefix` arrives, and returns it.
-    pub fn expect_prefix(&mut self, prefix: &str) -> String {
-        let mut last = String::new();
-        for _ in 0..100_000 {
-            last = self.line();
-            if last.starts_with(prefix) {
-                return last;
-            }
-        }
-        panic!(
-            "{}: never got a line starting {prefix:?}; last: {last:?}",
-            self.nick
-        )
-    }
-
     /// True once the server has closed the connection (reads until EOF, at most 10,000 lines).
     pub fn closed(&mut self) -> bool {
         for _ in 0..100_000 {
@@ -159,32 +129,49 @@ impl UdpChat {
             .unwrap_or_else(|| panic!("{}: datagram without its newline: {text:?}", self.nick))
             .to_string()
     }
+}
 
-    pub fn expect(&mut self, want: &str) -> Vec<String> {
-        let mut skipped = Vec::new();
-        for _ in 0..100_000 {
-            let line = self.line();
-            if line == want {
-                return skipped;
+/// `expect` and `expect_prefix` for a chat client type that has `line()` and `nick`.
+macro_rules! line_expectations {
+    ($($client:ty),*) => {$(
+        impl $client {
+            /// Reads until a line equal to `want` arrives; returns the lines skipped on the way.
+            pub fn expect(&mut self, want: &str) -> Vec<String> {
+                let nick = self.nick.clone();
+                read_until(&nick, || self.line(), |line| line == want, want).1
             }
-            skipped.push(line);
-        }
-        panic!("{}: never got {want:?}", self.nick)
-    }
 
-    pub fn expect_prefix(&mut self, prefix: &str) -> String {
-        let mut last = String::new();
-        for _ in 0..100_000 {
-            last = self.line();
-            if last.starts_with(prefix) {
-                return last;
+            /// Reads until a line starting with `prefix` arrives, and returns it.
+            pub fn expect_prefix(&mut self, prefix: &str) -> String {
+                let nick = self.nick.clone();
+                read_until(&nick, || self.line(), |line| line.starts_with(prefix), prefix).0
             }
         }
-        panic!(
-            "{}: never got a line starting {prefix:?}; last: {last:?}",
-            self.nick
-        )
+    )*};
+}
+
+line_expectations!(TcpChat, UdpChat, WsChat);
+
+/// Reads lines from `next` until one `fits` (at most 100,000 lines, each within PATIENCE);
+/// returns it and the lines skipped on the way. Panics naming `who` and `what` otherwise.
+fn read_until(
+    who: &str,
+    mut next: impl FnMut() -> String,
+    fits: impl Fn(&str) -> bool,
+    what: &str,
+) -> (String, Vec<String>) {
+    let mut skipped = Vec::new();
+    while skipped.len() < 100_000 {
+        let line = next();
+        if fits(&line) {
+            return (line, skipped);
+        }
+        skipped.push(line);
     }
+    panic!(
+        "{who}: never got {what:?}; last lines: {:?}",
+        &skipped[skipped.len() - 5..]
+    )
 }
 
 /// `* welcome, you are guest-7 (…)` → `guest-7`.
@@ -280,18 +267,6 @@ impl WsChat {
         panic!("{}: only pings", self.nick)
     }
 
-    pub fn expect(&mut self, want: &str) -> Vec<String> {
-        let mut skipped = Vec::new();
-        for _ in 0..100_000 {
-            let line = self.line();
-            if line == want {
-                return skipped;
-            }
-            skipped.push(line);
-        }
-        panic!("{}: never got {want:?}", self.nick)
-    }
-
     /// Reads until the connection ends; returns the close code the server sent, if any.
     pub fn close_code(&mut self) -> Option<u16> {
         for _ in 0..100_000 {
@@ -304,6 +279,14 @@ impl WsChat {
         }
         None
     }
+}
+
+/// A valid WebSocket upgrade request for `/ws`, with the RFC's sample key and `extra` headers.
+pub fn upgrade_request(addr: SocketAddr, extra: &str) -> String {
+    format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
 }
 
 /// One raw HTTP exchange: sends `request`, returns the whole answer (the server closes).

@@ -93,10 +93,7 @@ pub fn raw_upgrade(server: &Server) -> TcpStream {
     let addr = server.ws_addr().unwrap();
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
+    let request = crate::common::upgrade_request(addr, "");
     stream.write_all(request.as_bytes()).unwrap();
     // Byte by byte, so no frame after the head is swallowed.
     let mut head = Vec::new();
