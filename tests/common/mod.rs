@@ -138,13 +138,14 @@ macro_rules! line_expectations {
             /// Reads until a line equal to `want` arrives; returns the lines skipped on the way.
             pub fn expect(&mut self, want: &str) -> Vec<String> {
                 let nick = self.nick.clone();
-                read_until(&nick, || self.line(), |line| line == want, want).1
+                read_until(&nick, || self.line(), |line| line == want, want, true).1
             }
 
             /// Reads until a line starting with `prefix` arrives, and returns it.
             pub fn expect_prefix(&mut self, prefix: &str) -> String {
                 let nick = self.nick.clone();
-                read_until(&nick, || self.line(), |line| line.starts_with(prefix), prefix).0
+                let fits = |line: &str| line.starts_with(prefix);
+                read_until(&nick, || self.line(), fits, prefix, false).0
             }
         }
     )*};
@@ -153,25 +154,28 @@ macro_rules! line_expectations {
 line_expectations!(TcpChat, UdpChat, WsChat);
 
 /// Reads lines from `next` until one `fits` (at most 100,000 lines, each within PATIENCE);
-/// returns it and the lines skipped on the way. Panics naming `who` and `what` otherwise.
+/// returns it and, if `keep`, the lines skipped on the way (a long wait keeps no memory).
+/// Panics naming `who` and `what` otherwise.
 fn read_until(
     who: &str,
     mut next: impl FnMut() -> String,
     fits: impl Fn(&str) -> bool,
     what: &str,
+    keep: bool,
 ) -> (String, Vec<String>) {
     let mut skipped = Vec::new();
-    while skipped.len() < 100_000 {
+    let mut last = String::new();
+    for _ in 0..100_000 {
         let line = next();
         if fits(&line) {
             return (line, skipped);
         }
-        skipped.push(line);
+        if keep {
+            skipped.push(line.clone());
+        }
+        last = line;
     }
-    panic!(
-        "{who}: never got {what:?}; last lines: {:?}",
-        &skipped[skipped.len() - 5..]
-    )
+    panic!("{who}: never got {what:?}; the last line was {last:?}")
 }
 
 /// `* welcome, you are guest-7 (…)` → `guest-7`.
