@@ -71,10 +71,12 @@ fn main() -> ExitCode {
     } else {
         Plan {
             quick,
+            // Five alternating runs, median counted: one-at-a-time round trips measure thread
+            // wake-ups on a shared VM and swing by a third between runs.
             timing: Timing {
                 warmup: Duration::from_millis(300),
                 window: Duration::from_millis(1500),
-                runs: 3,
+                runs: 5,
             },
             large_timing: Timing {
                 warmup: Duration::from_millis(500),
