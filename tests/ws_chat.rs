@@ -3,7 +3,12 @@
 mod common;
 
 use common::{TcpChat, UdpChat, WsChat, eventually, http_exchange, server, upgrade_request};
-use std::time::Duration;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 fn status_line(answer: &str) -> &str {
     answer.lines().next().unwrap_or_default()
@@ -54,11 +59,11 @@ fn the_own_origin_and_listed_origins_may_join() {
     let addr = server.ws_addr().unwrap();
     for origin in [format!("http://{addr}"), "https://chat.example".to_string()] {
         let request = upgrade_request(addr, &format!("Origin: {origin}\r\n"));
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
-        std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
         let mut head = [0u8; 64];
-        let n = std::io::Read::read(&mut stream, &mut head).unwrap();
+        let n = stream.read(&mut head).unwrap();
         assert!(
             head[..n].starts_with(b"HTTP/1.1 101 Switching Protocols"),
             "{origin}"
@@ -154,10 +159,11 @@ fn a_websocket_member_that_stops_reading_is_closed_and_slows_nobody() {
     let text = "w".repeat(4000);
     let total = 3000; // 12 MB: more than the stalled socket's buffers can hold
     let writer_stream = sender.stream.try_clone().unwrap();
-    let writer = std::thread::spawn(move || {
+    let writer = thread::spawn(move || {
         let mut writer_stream = writer_stream;
         for i in 0..total {
-            std::io::Write::write_all(&mut writer_stream, format!("{i:04}{text}\n").as_bytes())
+            writer_stream
+                .write_all(format!("{i:04}{text}\n").as_bytes())
                 .unwrap();
         }
     });
@@ -218,4 +224,112 @@ fn shutdown_sends_going_away() {
     assert!(server.shutdown());
     ws.expect("* server shutting down");
     let _ = ws.close_code();
+}
+
+/// A relay between a client and the server that can go silent in both directions without
+/// closing anything: what a peer that lost power or network looks like (no FIN, no RST).
+struct Blackhole {
+    addr: SocketAddr,
+    silent: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    relays: Vec<JoinHandle<()>>,
+}
+
+impl Blackhole {
+    fn to(target: SocketAddr) -> Blackhole {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (silent.clone(), stop.clone());
+        let relays = vec![thread::spawn(move || {
+            let (client, _) = listener.accept().unwrap();
+            let server = TcpStream::connect(target).unwrap();
+            let up = relay(
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                &s,
+                &st,
+            );
+            let down = relay(server, client, &s, &st);
+            up.join().unwrap();
+            down.join().unwrap();
+        })];
+        Blackhole {
+            addr,
+            silent,
+            stop,
+            relays,
+        }
+    }
+
+    fn go_silent(&self) {
+        self.silent.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for relay in self.relays.drain(..) {
+            let _ = relay.join();
+        }
+    }
+}
+
+/// Copies `from` to `to` until stopped; once `silent`, bytes are read and dropped.
+fn relay(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    silent: &Arc<AtomicBool>,
+    stop: &Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let (silent, stop) = (silent.clone(), stop.clone());
+    from.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while !stop.load(Ordering::Acquire) {
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) if !silent.load(Ordering::Acquire) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+#[test]
+fn a_peer_that_vanishes_without_fin_is_removed_at_the_keepalive_timeout() {
+    let server = server(|c| {
+        c.ping_interval = Duration::from_millis(300);
+        c.pong_timeout = Duration::from_millis(300);
+    });
+    let mut tcp = TcpChat::join(&server);
+    let hole = Blackhole::to(server.ws_addr().unwrap());
+    let mut ws = plainsock::ws::client::connect(&format!("ws://{}/ws", hole.addr)).unwrap();
+    ws.get_ref()
+        .set_read_timeout(Some(common::PATIENCE))
+        .unwrap();
+    let welcome = match ws.read().unwrap() {
+        plainsock::ws::Message::Text(line) => line,
+        other => panic!("expected the welcome, got {other:?}"),
+    };
+    let nick = common::nick_from_welcome(&welcome);
+    tcp.expect(&format!("* {nick} joined (2 online)"));
+    // The network goes away: no FIN, no RST, nothing in either direction.
+    hole.go_silent();
+    let vanished = Instant::now();
+    tcp.expect(&format!("* {nick} left (1 online)"));
+    assert!(
+        vanished.elapsed() >= Duration::from_millis(300),
+        "dropped before any ping went unanswered"
+    );
+    drop(ws);
 }
