@@ -1,6 +1,6 @@
 //! TCP chat: one listening port, one socket and one thread per client ("one door, many ears").
 //!
-//! The accept loop ([`TcpServer`], or the chat server's) hands each connection to [`serve`] on its own thread.
+//! The accept loop ([`TcpServer`], or the chat server's) hands each connection to `serve` on its own thread.
 //! That thread only reads: it cuts the byte stream into lines and gives them to the hub. The
 //! hub's writer lanes write to the same socket through a shared `Arc<TcpStream>` (`&TcpStream` is
 //! `Read + Write`), so a member costs one thread and one file descriptor.
