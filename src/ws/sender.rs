@@ -310,32 +310,8 @@ fn check_prepared(mut frames: &[u8]) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    /// A writer that counts write calls and takes everything in one go.
-    #[derive(Default)]
-    struct CountingWriter {
-        calls: usize,
-        bytes: Vec<u8>,
-    }
-
-    impl Write for CountingWriter {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.calls += 1;
-            self.bytes.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            self.calls += 1;
-            let mut n = 0;
-            for b in bufs {
-                self.bytes.extend_from_slice(b);
-                n += b.len();
-            }
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    /// Counts write calls and takes everything in one go (the shared test double).
+    use crate::ws::tests::MemStream as CountingWriter;
 
     /// Accepts a few bytes, then times out once.
     struct StallingWriter {
@@ -364,8 +340,8 @@ mod tests {
         let mut w = CountingWriter::default();
         let mut sender = Sender::new(Role::Server);
         sender.send(&mut w, &Message::Text("Hello".into())).unwrap();
-        assert_eq!(w.calls, 1);
-        assert_eq!(w.bytes, [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+        assert_eq!(w.writes, 1);
+        assert_eq!(w.written, [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
     }
 
     #[test]
@@ -375,10 +351,10 @@ mod tests {
         sender
             .send(&mut w, &Message::Binary(vec![7; 1 << 20]))
             .unwrap();
-        assert_eq!(w.calls, 1);
-        let (header, len) = FrameHeader::parse(&w.bytes).unwrap().unwrap();
+        assert_eq!(w.writes, 1);
+        let (header, len) = FrameHeader::parse(&w.written).unwrap().unwrap();
         assert_eq!(header.payload_len, 1 << 20);
-        assert_eq!(w.bytes.len(), len + (1 << 20));
+        assert_eq!(w.written.len(), len + (1 << 20));
     }
 
     #[test]
@@ -389,9 +365,9 @@ mod tests {
         sender
             .send(&mut w, &Message::Binary(payload.clone()))
             .unwrap();
-        assert_eq!(w.calls, 1_000_000usize.div_ceil(MASK_PIECE));
-        let (header, len) = FrameHeader::parse(&w.bytes).unwrap().unwrap();
-        let mut got = w.bytes[len..].to_vec();
+        assert_eq!(w.writes, 1_000_000usize.div_ceil(MASK_PIECE));
+        let (header, len) = FrameHeader::parse(&w.written).unwrap().unwrap();
+        let mut got = w.written[len..].to_vec();
         apply_mask(&mut got, header.mask_key.unwrap(), 0);
         assert_eq!(got, payload);
         assert!(sender.memory_usage() <= OUT_BUF_KEEP);
@@ -405,8 +381,8 @@ mod tests {
             sender.queue(&Message::Binary(vec![i; 64])).unwrap();
         }
         sender.flush(&mut w).unwrap();
-        assert_eq!(w.calls, 1);
-        assert_eq!(w.bytes.len(), 16 * 66);
+        assert_eq!(w.writes, 1);
+        assert_eq!(w.written.len(), 16 * 66);
     }
 
     #[test]
@@ -442,11 +418,11 @@ mod tests {
         sender.queue(&Message::Text("Hello".into())).unwrap();
         sender.queue(&Message::Text("Hello".into())).unwrap();
         sender.flush(&mut w).unwrap();
-        let (first, len) = FrameHeader::parse(&w.bytes).unwrap().unwrap();
-        let (second, _) = FrameHeader::parse(&w.bytes[len + 5..]).unwrap().unwrap();
+        let (first, len) = FrameHeader::parse(&w.written).unwrap().unwrap();
+        let (second, _) = FrameHeader::parse(&w.written[len + 5..]).unwrap().unwrap();
         assert!(first.mask_key.is_some());
         assert_ne!(first.mask_key, second.mask_key);
-        let mut payload = w.bytes[len..len + 5].to_vec();
+        let mut payload = w.written[len..len + 5].to_vec();
         apply_mask(&mut payload, first.mask_key.unwrap(), 0);
         assert_eq!(payload, b"Hello");
     }
@@ -473,7 +449,7 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert_eq!(w.bytes, [0x88, 0x05, 0x03, 0xE8, b'b', b'y', b'e']);
+        assert_eq!(w.written, [0x88, 0x05, 0x03, 0xE8, b'b', b'y', b'e']);
     }
 
     #[test]
@@ -496,7 +472,7 @@ mod tests {
         frame::encode(true, Opcode::Text, None, b"hi", &mut frames);
         frame::encode(true, Opcode::Text, None, b"there", &mut frames);
         sender.send_prepared(&mut w, &[&frames]).unwrap();
-        assert_eq!(w.bytes, frames);
+        assert_eq!(w.written, frames);
         assert!(
             sender
                 .send_prepared(&mut w, &[&frames[..frames.len() - 1]])

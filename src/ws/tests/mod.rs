@@ -206,11 +206,11 @@ fn assert_client_fails_with(bytes: &[u8], code: u16) {
 /// `WouldBlock`, like a socket with a timeout; no chunks left is the end of
 /// the stream). Counts read and write calls.
 #[derive(Default)]
-struct MemStream {
+pub(crate) struct MemStream {
     chunks: VecDeque<Vec<u8>>,
-    written: Vec<u8>,
+    pub(crate) written: Vec<u8>,
     reads: usize,
-    writes: usize,
+    pub(crate) writes: usize,
 }
 
 impl MemStream {
