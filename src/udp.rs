@@ -6,8 +6,9 @@
 //! end with `\n`, so that `nc -u` shows one line each). Because any program can
 //! write any source address into a datagram, the peer table is capped (`max_udp_peers`).
 
-use crate::hub::{Farewell, Member, Outgoing, Outlet, Transport};
-use crate::server::{Context, Slot};
+use crate::conn::{Context, Slot};
+use crate::delivery::{Farewell, Outgoing, Outlet};
+use crate::hub::{Member, Transport};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -172,13 +173,15 @@ struct UdpOutlet {
 }
 
 impl Outlet for UdpOutlet {
-    fn send(&self, lines: &[Arc<Outgoing>]) -> io::Result<()> {
+    fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
         for line in lines {
             // A datagram that the peer's buffer has no room for is dropped by its kernel, not
-            // queued: UDP never blocks the room on a slow peer.
-            self.socket.send_to(line.datagram(), self.peer)?;
+            // queued: UDP never blocks the room on a slow peer, and its outbox stays empty. A
+            // datagram that cannot be sent at all is lost like any other; a peer that is gone
+            // leaves when it has been silent for `udp_idle`.
+            let _ = self.socket.send_to(line.datagram(), self.peer);
         }
-        Ok(())
+        Ok(lines.len())
     }
 
     fn close(&self, why: &Farewell) {

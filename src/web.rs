@@ -5,14 +5,15 @@
 //! two-way message channel (RFC 6455 §1.2), and from then on a browser is a room member like
 //! any `nc` user: one thread reads its frames, the hub's writer lanes send it frames.
 
-use crate::hub::{Farewell, Outgoing, Outlet, Transport};
-use crate::server::Context;
+use crate::conn::Context;
+use crate::delivery::lanes::SHORT_WRITE;
+use crate::delivery::{Farewell, Outgoing, Outlet};
+use crate::hub::Transport;
 use crate::ws::{self, Error, Message, Role, WsReader, WsWriter};
 use crate::{http, http::Request, ws::handshake};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The whole browser client: one file, no CDN, embedded in the binary.
 pub const CHAT_PAGE: &str = include_str!("chat.html");
@@ -94,7 +95,8 @@ fn upgrade(
         return;
     }
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(ctx.config.write_timeout));
+    // Lanes write to many members: a full socket must refuse at once, not wait for its reader.
+    let _ = stream.set_write_timeout(Some(SHORT_WRITE));
     // A chat line is small: the chat's limits replace the library's 16/64 MiB.
     let limits = ws::Config {
         max_frame_size: ctx.config.max_line,
@@ -137,6 +139,8 @@ fn chat_member(
             Ok(Message::Binary(_)) => {
                 member.tell("error: binary messages are not chat lines; ignored")
             }
+            // The library answered the Ping; a full socket may have kept the Pong back.
+            Ok(Message::Ping(_)) if writer.queued() > 0 => member.flush(),
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             // The library has answered the Close; the connection is over.
             Ok(Message::Close(_)) => break,
@@ -169,14 +173,20 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// The hub's way to write to a WebSocket member: each line is one text frame, encoded once
-/// by the hub for every member (server frames are not masked, so the bytes are the same).
+/// How lines reach a WebSocket member: each line is one text frame, encoded once by the hub
+/// for every member (server frames are not masked, so the bytes are the same). The writer's
+/// lock also orders the reader's Pong and Close replies, so a frame cut by a full socket is
+/// finished before any other frame.
 struct WsOutlet(WsWriter);
 
 impl Outlet for WsOutlet {
-    fn send(&self, lines: &[Arc<Outgoing>]) -> io::Result<()> {
+    fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
         let frames: Vec<&[u8]> = lines.iter().map(|line| line.ws_frame()).collect();
-        self.0.send_prepared_all(&frames).map_err(into_io)
+        self.0.send_prepared_now(&frames).map_err(into_io)
+    }
+
+    fn holds_back(&self) -> bool {
+        self.0.queued() > 0
     }
 
     fn close(&self, why: &Farewell) {
@@ -187,20 +197,19 @@ impl Outlet for WsOutlet {
             Farewell::Shutdown => (1001, "server shutting down".to_string()),
             Farewell::Fault(why) => (1008, why.clone()),
         };
-        if *why == Farewell::TooSlow {
-            // Its send buffer is full: try once, briefly, rather than wait out another timeout.
-            let _ = self
-                .0
-                .get_ref()
-                .set_write_timeout(Some(Duration::from_millis(1)));
-        } else {
+        if *why != Farewell::TooSlow {
             // The same notice line a terminal member gets, then the Close.
             let notice = Outgoing::new(why.notice());
-            let _ = self.0.send_prepared(notice.ws_frame());
+            let _ = self.0.send_prepared_now(&[notice.ws_frame()]);
         }
         let _ = self.0.close(code, truncate(&reason, 123));
-        // Our Close is sent; FIN follows. The reader still sees the peer's Close reply.
-        let _ = self.0.get_ref().shutdown(std::net::Shutdown::Write);
+        // Our Close is sent; FIN follows. The reader still sees the peer's Close reply, unless
+        // the peer does not read at all: then nothing more will come, and the reader must wake.
+        let how = match why {
+            Farewell::TooSlow => std::net::Shutdown::Both,
+            _ => std::net::Shutdown::Write,
+        };
+        let _ = self.0.get_ref().shutdown(how);
     }
 }
 

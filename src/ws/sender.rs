@@ -49,6 +49,10 @@ impl Sender {
         self.closed.is_some()
     }
 
+    pub(crate) fn queued(&self) -> usize {
+        self.out.len()
+    }
+
     pub(crate) fn has_queued(&self) -> bool {
         !self.out.is_empty()
     }
@@ -205,6 +209,32 @@ impl Sender {
             check_prepared(part)?;
         }
         self.write_raw(w, frames).map_err(Error::Io)
+    }
+
+    /// Writes the queue, then as many of `frames` (whole unmasked server frames) as the
+    /// writer takes now; returns how many it took. The rest of a frame cut by a short write
+    /// stays queued, ahead of anything sent later.
+    pub(crate) fn send_prepared_now<W: Write>(
+        &mut self,
+        w: &mut W,
+        frames: &[&[u8]],
+    ) -> Result<usize, Error> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        if self.role == Role::Client {
+            return Err(invalid_input(
+                "prepared frames are unmasked: only a server may send them",
+            ));
+        }
+        for part in frames {
+            check_prepared(part)?;
+        }
+        let taken = crate::wire::write_now(&mut *w, &mut self.out, frames).map_err(Error::Io)?;
+        if self.out.is_empty() && self.out.capacity() > OUT_BUF_KEEP {
+            self.out = Vec::new();
+        }
+        Ok(taken)
     }
 
     /// Writes the queue, then `parts`, in one vectored write when the kernel
