@@ -197,6 +197,12 @@ impl Sender {
         w: &mut W,
         frames: &[&[u8]],
     ) -> Result<(), Error> {
+        self.check_prepared_frames(frames)?;
+        self.write_raw(w, frames).map_err(Error::Io)
+    }
+
+    /// Prepared frames may go out only from an open server, and must be whole unmasked frames.
+    fn check_prepared_frames(&self, frames: &[&[u8]]) -> Result<(), Error> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
@@ -205,10 +211,7 @@ impl Sender {
                 "prepared frames are unmasked: only a server may send them",
             ));
         }
-        for part in frames {
-            check_prepared(part)?;
-        }
-        self.write_raw(w, frames).map_err(Error::Io)
+        frames.iter().try_for_each(|part| check_prepared(part))
     }
 
     /// Writes the queue, then as many of `frames` (whole unmasked server frames) as the
@@ -219,17 +222,7 @@ impl Sender {
         w: &mut W,
         frames: &[&[u8]],
     ) -> Result<usize, Error> {
-        if self.is_closed() {
-            return Err(self.closed_error());
-        }
-        if self.role == Role::Client {
-            return Err(invalid_input(
-                "prepared frames are unmasked: only a server may send them",
-            ));
-        }
-        for part in frames {
-            check_prepared(part)?;
-        }
+        self.check_prepared_frames(frames)?;
         let taken = crate::wire::write_now(&mut *w, &mut self.out, frames).map_err(Error::Io)?;
         if self.out.is_empty() && self.out.capacity() > OUT_BUF_KEEP {
             self.out = Vec::new();
