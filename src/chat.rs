@@ -22,8 +22,6 @@ pub enum Input<'a> {
     Empty,
     /// A `/word` that is not a command.
     Unknown(&'a str),
-    /// Test-only fault injection (see `ServerConfig::fault_injection`).
-    Panic,
 }
 
 /// The `/help` answer, one notice line per entry.
@@ -35,7 +33,8 @@ pub const HELP: &[&str] = &[
 /// Longest nick, in characters.
 pub const MAX_NICK: usize = 24;
 
-/// Reads one line (already without its `\n`/`\r\n`).
+/// Reads one line (already without its `\n`/`\r\n`). Command words are case-insensitive
+/// (`/NICK` is `/nick`), as in IRC.
 pub fn parse_line(line: &str) -> Input<'_> {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.trim().is_empty() {
@@ -48,12 +47,11 @@ pub fn parse_line(line: &str) -> Input<'_> {
         Some((word, rest)) => (word, rest.trim()),
         None => (command, ""),
     };
-    match word {
+    match word.to_ascii_lowercase().as_str() {
         "nick" => Input::Nick(rest),
         "who" => Input::Who,
         "help" => Input::Help,
         "quit" => Input::Quit,
-        "panic" => Input::Panic,
         _ => Input::Unknown(word),
     }
 }
@@ -117,6 +115,26 @@ mod tests {
         assert_eq!(parse_line("/dance now"), Input::Unknown("dance"));
         assert_eq!(parse_line("   "), Input::Empty);
         assert_eq!(parse_line(" /who"), Input::Text(" /who"));
+    }
+
+    #[test]
+    fn command_words_are_case_insensitive() {
+        assert_eq!(parse_line("/NICK bob"), Input::Nick("bob"));
+        assert_eq!(parse_line("/Who"), Input::Who);
+        assert_eq!(parse_line("/HELP"), Input::Help);
+        assert_eq!(parse_line("/QUIT"), Input::Quit);
+        // The name keeps its case; an unknown word is reported as typed.
+        assert_eq!(parse_line("/Nick Bob"), Input::Nick("Bob"));
+        assert_eq!(parse_line("/DANCE"), Input::Unknown("DANCE"));
+    }
+
+    #[test]
+    fn every_slash_word_that_is_no_command_is_unknown() {
+        // `/panic` is only the transports' test hook (`ServerConfig::fault_injection`); here
+        // it is a word like any other, so a member who types it is answered.
+        assert_eq!(parse_line("/panic"), Input::Unknown("panic"));
+        assert_eq!(parse_line("/"), Input::Unknown(""));
+        assert_eq!(parse_line("/ hi"), Input::Unknown(""));
     }
 
     #[test]

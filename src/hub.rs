@@ -435,7 +435,7 @@ impl Room {
             return;
         };
         match chat::parse_line(text) {
-            Input::Empty | Input::Panic => {}
+            Input::Empty => {}
             Input::Text(text) => {
                 let line = Outgoing::new(chat::message(&member.nick, &chat::clean(text)));
                 if self.history_len > 0 {
@@ -448,7 +448,9 @@ impl Room {
             }
             Input::Nick(new) => match chat::check_nick(new) {
                 Err(why) => self.tell(id, chat::notice(&format!("error: {why}"))),
-                Ok(()) if member.nick == new => {}
+                Ok(()) if member.nick == new => {
+                    self.tell(id, chat::notice(&format!("you are already {new}")))
+                }
                 Ok(())
                     if self.nick_taken(new) && member.nick.to_lowercase() != new.to_lowercase() =>
                 {
@@ -492,6 +494,10 @@ impl Room {
                 }
             }
             Input::Quit => self.remove(id, Some(Farewell::Quit), "left"),
+            Input::Unknown("") => self.tell(
+                id,
+                chat::notice("error: a command is / and a word, as in /help"),
+            ),
             Input::Unknown(word) => self.tell(
                 id,
                 chat::notice(&format!("error: unknown command /{word} (try /help)")),
