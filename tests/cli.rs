@@ -115,6 +115,10 @@ fn serve_prints_real_addresses_and_how_to_join() {
         "{}",
         serve.udp_line
     );
+    // The command as it was run: nothing puts `plainsock` on PATH.
+    let ws = Serve::addr(&serve.ws_line);
+    let chat = format!("{} chat ws://{ws}/ws", env!("CARGO_BIN_EXE_plainsock"));
+    assert!(serve.ws_line.ends_with(&chat), "{}", serve.ws_line);
     let mut member = TcpChat::connect(addr);
     member.expect_prefix("* welcome, you are guest-");
 }
@@ -133,6 +137,10 @@ fn errors_are_one_clear_line_and_a_failing_exit() {
             "unknown scheme \"gopher\"",
         ),
         (&["chat", "wss://127.0.0.1:8080/ws"], "TLS is not supported"),
+        (
+            &["chat", "127.0.0.1:7000"],
+            "has no scheme: expected tcp://HOST:PORT, udp://HOST:PORT or ws://HOST:PORT/PATH",
+        ),
         (&["dance"], "unknown command 'dance'"),
     ];
     for (args, want) in cases {
