@@ -90,6 +90,23 @@ fn is_unwanted(c: char) -> bool {
     c.is_control() && c != '\t'
 }
 
+/// The first line a member gets: its nick, the room's size, the longest line the server takes
+/// and how many of the room's recent messages follow. A person reads it as a sentence; the
+/// browser page takes its limit and the history's length from it (the page's `track`).
+///
+/// `* welcome, you are guest-3 (3 online; /help for commands; lines up to 8192 bytes; the last 5 messages follow)`
+pub fn welcome(nick: &str, online: usize, max_line: usize, history: usize) -> String {
+    let history = match history {
+        0 => String::new(),
+        1 => "; the last message follows".to_string(),
+        n => format!("; the last {n} messages follow"),
+    };
+    notice(&format!(
+        "welcome, you are {nick} ({online} online; /help for commands; \
+         lines up to {max_line} bytes{history})"
+    ))
+}
+
 /// `NICK: TEXT`, the form every message is broadcast in.
 pub fn message(nick: &str, text: &str) -> String {
     format!("{nick}: {text}")
@@ -147,6 +164,19 @@ mod tests {
         assert!(check_nick("eve:").is_err());
         assert!(check_nick(&"x".repeat(MAX_NICK)).is_ok());
         assert!(check_nick(&"x".repeat(MAX_NICK + 1)).is_err());
+    }
+
+    #[test]
+    fn the_welcome_names_the_limit_and_the_history_that_follows() {
+        assert_eq!(
+            welcome("guest-3", 3, 8192, 5),
+            "* welcome, you are guest-3 (3 online; /help for commands; lines up to 8192 bytes; \
+             the last 5 messages follow)"
+        );
+        assert!(
+            welcome("a", 1, 100, 1).ends_with("; lines up to 100 bytes; the last message follows)")
+        );
+        assert!(welcome("a", 1, 100, 0).ends_with("; lines up to 100 bytes)"));
     }
 
     #[test]

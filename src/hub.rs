@@ -218,6 +218,7 @@ impl Hub {
             nicks: HashSet::new(),
             history: VecDeque::new(),
             history_len: config.history,
+            max_line: config.max_line,
             announce_up_to: config.announce_up_to,
             churn: Churn::default(),
             writers,
@@ -277,6 +278,8 @@ struct Room {
     nicks: HashSet<String>,
     history: VecDeque<Arc<Outgoing>>,
     history_len: usize,
+    /// The longest line a member may send (every transport's limit), told in the welcome.
+    max_line: usize,
     /// Joins and leaves are announced one by one while the room is at most this big.
     announce_up_to: usize,
     churn: Churn,
@@ -373,12 +376,8 @@ impl Room {
             },
         );
         let online = self.members.len();
-        self.tell(
-            id,
-            chat::notice(&format!(
-                "welcome, you are {nick} ({online} online; /help for commands)"
-            )),
-        );
+        let welcome = chat::welcome(&nick, online, self.max_line, self.history.len());
+        self.tell(id, welcome);
         for line in &self.history {
             self.writers.to(id, line);
         }

@@ -127,12 +127,20 @@ fn newcomers_see_the_last_20_messages() {
     }
     old.expect(&format!("{}: message 24", old.nick));
     let mut new = TcpChat::connect(server.tcp_addr().unwrap());
-    new.expect_prefix("* welcome, you are ");
+    // The welcome says how long lines may be and how many messages follow: the browser page
+    // reads both from it.
+    let welcome = new.expect_prefix("* welcome, you are ");
+    assert!(
+        welcome.ends_with("; lines up to 8192 bytes; the last 20 messages follow)"),
+        "{welcome}"
+    );
     let history: Vec<String> = (0..20).map(|_| new.line()).collect();
     let want: Vec<String> = (5..25)
         .map(|i| format!("{}: message {i}", old.nick))
         .collect();
     assert_eq!(history, want);
+    let nick = common::nick_from_welcome(&welcome);
+    new.expect(&format!("* {nick} joined (2 online)"));
 }
 
 #[test]
