@@ -52,8 +52,8 @@ enum Event {
     StdinEnded,
 }
 
-/// One transport's three parts, each run on its own thread by [`converse`].
-struct Transport<R, S, G> {
+/// A transport's three parts, each run on its own thread by [`converse`].
+struct Link<R, S, G> {
     /// Reads the server's lines into `Event::Line`, ending with one `Event::Closed`.
     receive: R,
     /// Sends one typed line.
@@ -62,17 +62,17 @@ struct Transport<R, S, G> {
     goodbye: G,
 }
 
-fn converse<R, S, G>(transport: Transport<R, S, G>) -> Result<(), String>
+fn converse<R, S, G>(link: Link<R, S, G>) -> Result<(), String>
 where
     R: FnOnce(&Sender<Event>) + Send + 'static,
     S: FnMut(&str) -> io::Result<()> + Send + 'static,
     G: FnOnce() + Send + 'static,
 {
-    let Transport {
+    let Link {
         receive,
         mut send,
         goodbye,
-    } = transport;
+    } = link;
     let (events, inbox) = crossbeam_channel::bounded(QUEUED_LINES);
     let network = events.clone();
     thread::spawn(move || receive(&network));
@@ -135,7 +135,7 @@ fn tcp(stream: TcpStream) -> Result<(), String> {
     // One socket, three threads: `&TcpStream` is both `Read` and `Write`.
     let stream = Arc::new(stream);
     let (reader, writer, closer) = (stream.clone(), stream.clone(), stream);
-    converse(Transport {
+    converse(Link {
         receive: move |events: &Sender<Event>| {
             let mut lines = io::BufReader::new(&*reader);
             let mut line = Vec::new();
@@ -183,7 +183,7 @@ fn udp(url: &Url) -> Result<(), String> {
         .map_err(|e| format!("cannot send to {}: {e}", url.host_header()))?;
     let socket = Arc::new(socket);
     let (receiver, sender, closer) = (socket.clone(), socket.clone(), socket);
-    converse(Transport {
+    converse(Link {
         receive: move |events: &Sender<Event>| {
             // UDP has no FIN: the server's goodbye is its farewell notice, and a server that is
             // gone shows only as an ICMP "port unreachable" (ECONNREFUSED) after a send.
@@ -226,7 +226,7 @@ fn websocket(url: &str) -> Result<(), String> {
     let socket = ws::client::connect(url).map_err(|e| format!("cannot join {url}: {e}"))?;
     let (mut reader, writer) = socket.split();
     let closer = writer.clone();
-    converse(Transport {
+    converse(Link {
         receive: move |events: &Sender<Event>| {
             // Text messages are the room's lines; the library answers pings and the close.
             let how = loop {

@@ -255,14 +255,19 @@ impl Chat {
         self.stdin = None;
     }
 
-    /// Reads stdout until the line `want` (each line within PATIENCE).
+    /// Reads stdout until the line `want` (at most 10,000 lines, each within PATIENCE).
     fn expect(&self, want: &str) {
-        while self
-            .stdout
-            .recv_timeout(PATIENCE)
-            .expect("room lines on stdout")
-            != want
-        {}
+        for _ in 0..10_000 {
+            if self
+                .stdout
+                .recv_timeout(PATIENCE)
+                .expect("room lines on stdout")
+                == want
+            {
+                return;
+            }
+        }
+        panic!("never got {want:?} on stdout");
     }
 
     /// Waits until the client has ended by itself (its stderr closes; stdin may still be
@@ -284,9 +289,14 @@ impl Chat {
         (self.running.0.wait().unwrap(), stderr)
     }
 
-    /// Every stdout line not read yet, once the client has ended.
+    /// Every stdout line not read yet, once the client has ended (its stdout is closed).
     fn rest_of_stdout(&self) -> Vec<String> {
-        self.stdout.iter().collect()
+        let mut lines = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(PATIENCE) {
+            lines.push(line);
+            assert!(lines.len() < 10_000, "endless stdout");
+        }
+        lines
     }
 }
 
