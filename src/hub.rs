@@ -154,6 +154,7 @@ impl Hub {
             nicks: HashSet::new(),
             history: VecDeque::new(),
             history_len: config.history,
+            max_line: config.max_line,
             announce_up_to: config.announce_up_to,
             churn: Churn::default(),
             writers,
@@ -219,6 +220,8 @@ struct Room {
     nicks: HashSet<String>,
     history: VecDeque<Arc<Outgoing>>,
     history_len: usize,
+    /// The longest line a member may send (every transport's limit), told in the welcome.
+    max_line: usize,
     /// Joins and leaves are announced one by one while the room is at most this big.
     announce_up_to: usize,
     churn: Churn,
@@ -317,12 +320,8 @@ impl Room {
             },
         );
         let online = self.members.len();
-        self.tell(
-            id,
-            chat::notice(&format!(
-                "welcome, you are {nick} ({online} online; /help for commands)"
-            )),
-        );
+        let welcome = chat::welcome(&nick, online, self.max_line, self.history.len());
+        self.tell(id, welcome);
         for line in &self.history {
             self.writers.to(id, line);
         }
@@ -379,7 +378,7 @@ impl Room {
             return;
         };
         match chat::parse_line(text) {
-            Input::Empty | Input::Panic => {}
+            Input::Empty => {}
             Input::Text(text) => {
                 let line = Outgoing::new(chat::message(&member.nick, &chat::clean(text)));
                 if self.history_len > 0 {
@@ -392,7 +391,9 @@ impl Room {
             }
             Input::Nick(new) => match chat::check_nick(new) {
                 Err(why) => self.tell(id, chat::notice(&format!("error: {why}"))),
-                Ok(()) if member.nick == new => {}
+                Ok(()) if member.nick == new => {
+                    self.tell(id, chat::notice(&format!("you are already {new}")))
+                }
                 Ok(())
                     if self.nick_taken(new) && member.nick.to_lowercase() != new.to_lowercase() =>
                 {
@@ -436,6 +437,10 @@ impl Room {
                 }
             }
             Input::Quit => self.remove(id, Some(Farewell::Quit), "left"),
+            Input::Unknown("") => self.tell(
+                id,
+                chat::notice("error: a command is / and a word, as in /help"),
+            ),
             Input::Unknown(word) => self.tell(
                 id,
                 chat::notice(&format!("error: unknown command /{word} (try /help)")),

@@ -84,8 +84,13 @@ fn serve(args: &[String]) -> Result<(), String> {
         );
     }
     if let Some(addr) = server.ws_addr() {
+        // The command as it was typed (`./target/release/plainsock` under `make run`): nothing
+        // puts plainsock on PATH.
+        let me = std::env::args()
+            .next()
+            .unwrap_or_else(|| "plainsock".into());
         println!(
-            "  ws   {addr:<21}  open http://{addr}/ in a browser, or: plainsock chat ws://{addr}/ws"
+            "  ws   {addr:<21}  open http://{addr}/ in a browser, or: {me} chat ws://{addr}/ws"
         );
     }
     server.wait();

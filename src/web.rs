@@ -1,4 +1,5 @@
-//! The HTTP port: the chat page at `GET /`, the chat room at `GET /ws` (WebSocket).
+//! The HTTP port: the chat page at `GET /`, the chat room at `GET /ws` (WebSocket), and at
+//! `GET /status` why `/ws` would refuse a page.
 //!
 //! Why WebSocket exists: HTTP only answers requests, so a page could not be told of new chat
 //! lines without asking again and again. The upgrade turns this one HTTP connection into a
@@ -45,6 +46,7 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
             http::close_after_response(stream);
         }
         ("GET", "/ws") => upgrade(stream, peer, ctx, &request, leftover),
+        ("GET", "/status") => status(stream, ctx, &request),
         ("GET", _) => respond(
             stream,
             404,
@@ -105,6 +107,39 @@ fn upgrade(
     };
     let (reader, writer) = ws::split_shared(stream.clone(), Role::Server, leftover, limits);
     chat_member(reader, writer, stream, peer, ctx);
+}
+
+/// `GET /status?origin=ORIGIN`: would `/ws` take a page from ORIGIN now? A browser shows a
+/// script no refused handshake's status or body, only a close (1006), so the page asks here,
+/// over plain HTTP, why it could not join: 200, or the 403 or 503 that `/ws` answers, each with
+/// its reason. Same-origin GETs carry no `Origin` header, so the page names its origin in the
+/// query, as `location.origin` has it (no percent-decoding); a real `Origin` header wins.
+fn status(stream: &TcpStream, ctx: &Context, request: &Request) {
+    let query = request
+        .target
+        .split_once('?')
+        .map_or("", |(_, query)| query);
+    let asked = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("origin="));
+    if let Some(origin) = request.header("Origin").or(asked)
+        && !origin_allowed(origin, request.header("Host"), &ctx.config.allow_origins)
+    {
+        let why = "this server takes chat connections only from its own pages \
+                   (and from origins given with --allow-origin)";
+        return respond(stream, 403, &[("Cache-Control", "no-store")], why);
+    }
+    // Taken and given back at once: a look at the room's capacity, not a reservation.
+    if ctx.slots.try_take().is_none() {
+        let why = "the room is full; try again later";
+        return respond(stream, 503, &[("Cache-Control", "no-store")], why);
+    }
+    respond(
+        stream,
+        200,
+        &[("Cache-Control", "no-store")],
+        "the room has space",
+    )
 }
 
 /// Cross-site WebSocket hijacking: any page can open a WebSocket to any server, with the
