@@ -42,6 +42,10 @@ struct Args {
     connectors: usize,
     server_pid: u32,
     deadline: Duration,
+    /// Members that join after the others and never read again (scenario 8).
+    stalled: usize,
+    /// Bytes of each broadcast (padded).
+    payload: usize,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -56,6 +60,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         connectors: 16,
         server_pid: 0,
         deadline: Duration::from_secs(60),
+        stalled: 0,
+        payload: 0,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -74,6 +80,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--connectors" => parsed.connectors = num()?.max(1) as usize,
             "--server-pid" => parsed.server_pid = num()? as u32,
             "--deadline-secs" => parsed.deadline = Duration::from_secs(num()?),
+            "--stalled" => parsed.stalled = num()? as usize,
+            "--payload" => parsed.payload = num()? as usize,
             _ => return Err(format!("unknown load-gen flag {flag}")),
         }
     }
@@ -102,6 +110,8 @@ struct Shared {
     slots: Vec<Slot>,
     handshake_ms: Mutex<Vec<f64>>,
     first_error: Mutex<Option<String>>,
+    /// `* NICK dropped: too slow` notices: when each nick was first seen dropped (ns).
+    dropped: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl Shared {
@@ -282,6 +292,33 @@ fn run(args: &Args) -> io::Result<()> {
         settle_all.as_secs_f64()
     );
 
+    // Members that never read (scenario 8): each reads its welcome, for its nick, and no more.
+    let mut stalled = Vec::new();
+    for _ in 0..args.stalled {
+        let mut socket =
+            ws::client::connect(&url_text).map_err(|e| io::Error::other(e.to_string()))?;
+        let nick = match socket.read() {
+            Ok(Message::Text(welcome)) => welcome
+                .strip_prefix("* welcome, you are ")
+                .and_then(|rest| rest.split(' ').next())
+                .unwrap_or_default()
+                .to_string(),
+            _ => String::new(),
+        };
+        stalled.push((nick, socket));
+    }
+    let peak_rss = Arc::new(AtomicU64::new(sys::rss_bytes(pid).unwrap_or(0)));
+    let sampler = {
+        let (peak_rss, shared) = (peak_rss.clone(), shared.clone());
+        thread::spawn(move || {
+            while !shared.stop.load(Ordering::Relaxed) {
+                peak_rss.fetch_max(sys::rss_bytes(pid).unwrap_or(0), Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let padding = " ".to_string() + &"p".repeat(args.payload.saturating_sub(40));
+
     // Broadcasts.
     let alive = opened - shared.closed.load(Ordering::Relaxed);
     let first_send = now_ns();
@@ -293,7 +330,7 @@ fn run(args: &Args) -> io::Result<()> {
             thread::sleep(wait);
         }
         let ns = now_ns();
-        if let Err(e) = sender.send(Message::Text(format!("#B{seq}:{ns}"))) {
+        if let Err(e) = sender.send(Message::Text(format!("#B{seq}:{ns}{padding}"))) {
             shared.error(format!("sender: {e}"));
             break;
         }
@@ -344,6 +381,33 @@ fn run(args: &Args) -> io::Result<()> {
     out("last_p99_ms", percentile(&last_ms, 99.0));
     out("last_max_ms", percentile(&last_ms, 100.0));
     out("closed", shared.closed.load(Ordering::Relaxed));
+    if args.stalled > 0 {
+        // Give the last evictions time to be announced: write timeout + 1 s after the end.
+        let until = Instant::now() + Duration::from_secs(4);
+        let all_dropped = |shared: &Shared| {
+            let dropped = shared.dropped.lock().map(|d| d.clone()).unwrap_or_default();
+            stalled.iter().all(|(nick, _)| dropped.contains_key(nick))
+        };
+        while !all_dropped(&shared) && Instant::now() < until {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let dropped = shared.dropped.lock().map(|d| d.clone()).unwrap_or_default();
+        let evicted_ms: Vec<f64> = stalled
+            .iter()
+            .filter_map(|(nick, _)| dropped.get(nick))
+            .map(|&ns| ns.saturating_sub(first_send) as f64 / 1e6)
+            .collect();
+        let honest_dropped = dropped
+            .keys()
+            .filter(|nick| !stalled.iter().any(|(n, _)| n == *nick))
+            .count();
+        out("stalled", stalled.len());
+        out("stalled_evicted", evicted_ms.len());
+        out("evicted_first_ms", percentile(&evicted_ms, 0.0));
+        out("evicted_max_ms", percentile(&evicted_ms, 100.0));
+        out("honest_dropped", honest_dropped);
+    }
+    out("peak_rss_bytes", peak_rss.load(Ordering::Relaxed));
     out("rss_after_bytes", sys::rss_bytes(pid).unwrap_or(0));
     out("threads_after", sys::threads(pid).unwrap_or(0));
     out("server_cpu_broadcast_s", server_cpu2 - server_cpu1);
@@ -357,6 +421,8 @@ fn run(args: &Args) -> io::Result<()> {
     for p in pollers {
         let _ = p.join();
     }
+    let _ = sampler.join();
+    drop(stalled);
     let _ = sender.close(1000, "bench done");
     let _ = sender.shutdown();
     let _ = drain.join();
@@ -574,6 +640,8 @@ fn on_line(line: &[u8], online_seen: &mut usize, shared: &Shared, now_ns: &impl 
             let Some((seq, ns)) = text.split_once(':') else {
                 return;
             };
+            // `#B<seq>:<ns>`, then padding after a space.
+            let ns = ns.split(' ').next().unwrap_or_default();
             let (Ok(seq), Ok(sent)) = (seq.parse::<usize>(), ns.trim().parse::<u64>()) else {
                 return;
             };
@@ -586,6 +654,13 @@ fn on_line(line: &[u8], online_seen: &mut usize, shared: &Shared, now_ns: &impl 
             slot.count.fetch_add(1, Ordering::Relaxed);
             shared.deliveries.fetch_add(1, Ordering::Relaxed);
             shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
+        } else if let Some(rest) = line.strip_prefix(b"* ")
+            && let Some(at) = find(rest, b" dropped: too slow")
+        {
+            let nick = String::from_utf8_lossy(&rest[..at]).into_owned();
+            if let Ok(mut dropped) = shared.dropped.lock() {
+                dropped.entry(nick).or_insert_with(now_ns);
+            }
         } else if line.starts_with(b"* ")
             && let Some(at) = line.iter().rposition(|&b| b == b'(')
         {

@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     let mut rows = Vec::new();
     let mut fanout_points = Vec::new();
     let wanted = |n: u32| plan.only.as_ref().is_none_or(|o| o.contains(&n));
-    for scenario in 1..=7 {
+    for scenario in 1..=8 {
         if !wanted(scenario) {
             continue;
         }
@@ -214,6 +214,8 @@ fn run_scenario(
                     interval_ms: 5,
                     pollers: 2,
                     deadline: Duration::from_secs(if plan.quick { 15 } else { 40 }),
+                    stalled: 0,
+                    payload: 0,
                 })?;
                 report::fanout_rows(members, &run, rows, fanout_points);
             }
@@ -225,8 +227,29 @@ fn run_scenario(
                 interval_ms: if plan.quick { 200 } else { 500 },
                 pollers: 2,
                 deadline: Duration::from_secs(if plan.quick { 20 } else { 140 }),
+                stalled: 0,
+                payload: 0,
             })?;
             report::scale_rows(plan.scale, &run, rows);
+        }
+        8 => {
+            // Slow consumers: the same room and load with none and with 10 % stalled members.
+            let (members, stalled) = if plan.quick { (200, 20) } else { (900, 100) };
+            let room = |stalled| {
+                room::run_room(&RoomPlan {
+                    members,
+                    // The quick run still sends more than a stalled member's kernel buffers hold.
+                    messages: if plan.quick { 1_200 } else { 2_000 },
+                    interval_ms: 5,
+                    pollers: 2,
+                    deadline: Duration::from_secs(if plan.quick { 20 } else { 60 }),
+                    stalled,
+                    payload: 4096,
+                })
+            };
+            let calm = room(0)?;
+            let stalled_run = room(stalled)?;
+            report::slow_consumer_rows(members, stalled, &calm, &stalled_run, rows);
         }
         _ => {}
     }

@@ -78,6 +78,69 @@ pub fn fanout_rows(
     });
 }
 
+/// Scenario 8: honest members' latency with and without stalled ones, and the evictions.
+pub fn slow_consumer_rows(
+    members: usize,
+    stalled: usize,
+    calm: &RoomRun,
+    run: &RoomRun,
+    rows: &mut Vec<Row>,
+) {
+    let name = format!(
+        "8 slow consumers, {} + {} stalled",
+        number(members as f64),
+        number(stalled as f64)
+    );
+    let p99_calm = calm.get("last_p99_ms");
+    rows.push(
+        Row::new(
+            &name,
+            "p50 latency to last honest member",
+            "ms",
+            run.get("last_p50_ms"),
+        )
+        .baseline(calm.get("last_p50_ms")),
+    );
+    let p99 = run.get("last_p99_ms");
+    rows.push(
+        Row::new(&name, "p99 latency to last honest member", "ms", p99)
+            .baseline(p99_calm)
+            .goal(Goal::Below((1.5 * p99_calm).min(50.0)))
+            .note(format!(
+                "baseline: the same room with none stalled; goal: at most 1.5x it and under 50 ms{}",
+                trouble(run)
+            )),
+    );
+    rows.push(
+        Row::new(&name, "deliveries lost", "", run.get("missing"))
+            .goal(Goal::Below(0.5))
+            .note(format!(
+                "{} honest members dropped",
+                number(run.get("honest_dropped"))
+            )),
+    );
+    rows.push(
+        Row::new(
+            &name,
+            "stalled members evicted",
+            "",
+            run.get("stalled_evicted"),
+        )
+        .note(format!(
+            "of {stalled}; the first {} ms, the last {} ms after the first broadcast \
+             (a member's kernel buffers take about 3 MB before its socket is full)",
+            number(run.get("evicted_first_ms")),
+            number(run.get("evicted_max_ms"))
+        )),
+    );
+    rows.push(Row::new(
+        &name,
+        "peak server RSS",
+        "MiB",
+        run.get("peak_rss_bytes") / (1024.0 * 1024.0),
+    ));
+}
+
 pub fn scale_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>) {
     let name = format!("7 scale, {} idle members", number(members as f64));
     let mib = 1024.0 * 1024.0;

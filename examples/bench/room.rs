@@ -36,6 +36,10 @@ pub struct RoomPlan {
     pub interval_ms: u64,
     pub pollers: usize,
     pub deadline: Duration,
+    /// Members that never read (scenario 8), joined after the others.
+    pub stalled: usize,
+    /// Bytes of each broadcast (0: just the sequence number and time stamp).
+    pub payload: usize,
 }
 
 /// target/release/plainsock, beside this example's own directory.
@@ -71,13 +75,14 @@ fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
 }
 
 /// Starts `plainsock serve` on free ports and returns it with its WebSocket address.
-fn start_server(members: usize) -> io::Result<(ChildGuard, SocketAddr)> {
+fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard, SocketAddr)> {
     let mut child = ChildGuard::new(
         Command::new(plainsock_binary()?)
             .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .args(["--ws", "127.0.0.1:0", "--quiet"])
             // The sender is a member too; leave room above the measured members.
             .args(["--max-conns", &(members + 100).to_string()])
+            .args(["--announce-up-to", &announce_up_to.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()?,
@@ -120,7 +125,9 @@ pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
         }
         _ => {}
     }
-    let (mut server, ws) = start_server(plan.members)?;
+    // Scenario 8 counts evictions one by one: every leave is announced on its own.
+    let announce_up_to = if plan.stalled > 0 { 100_000 } else { 100 };
+    let (mut server, ws) = start_server(plan.members + plan.stalled, announce_up_to)?;
     let overflows_before = sys::listen_overflows();
     let exe = std::env::current_exe()?;
     let mut loadgen = ChildGuard::new(
@@ -133,6 +140,8 @@ pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
             .args(["--pollers", &plan.pollers.to_string()])
             .args(["--server-pid", &server.pid.to_string()])
             .args(["--deadline-secs", &plan.deadline.as_secs().to_string()])
+            .args(["--stalled", &plan.stalled.to_string()])
+            .args(["--payload", &plan.payload.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?,
