@@ -6,6 +6,7 @@
 
 use crate::config::ServerConfig;
 use crate::hub::Hub;
+use crate::limits::PerAddress;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -153,6 +154,8 @@ pub(crate) struct Context {
     pub config: ServerConfig,
     pub hub: Hub,
     pub slots: Arc<Slots>,
+    /// Places per client address, against `--max-per-ip`.
+    pub per_address: Arc<PerAddress>,
     pub connections: Connections,
     pub stopping: AtomicBool,
     pub log: Log,
@@ -366,6 +369,7 @@ impl Server {
         let (hub, hub_thread) = Hub::start(&config, log).map_err(internal)?;
         let ctx = Arc::new(Context {
             slots: Slots::new(config.max_conns),
+            per_address: PerAddress::new(config.max_per_ip),
             config,
             hub,
             connections: Connections::default(),
@@ -430,6 +434,12 @@ impl Server {
     /// Members in the room now.
     pub fn member_count(&self) -> usize {
         self.ctx.hub.member_count()
+    }
+
+    /// Places under `--max-per-ip` that the client address `ip` (its /64 for IPv6) holds now:
+    /// members and handshakes in progress.
+    pub fn places_taken(&self, ip: std::net::IpAddr) -> usize {
+        self.ctx.per_address.count(ip)
     }
 
     /// Connection threads alive now (TCP and WebSocket; UDP peers have none).

@@ -6,6 +6,7 @@
 //! `Read + Write`), so a member costs one thread and one file descriptor.
 
 use crate::hub::{Farewell, Outgoing, Outlet, Transport};
+use crate::limits::TOO_MANY_FROM_YOU;
 use crate::server::{Context, Log, accept_loop, spawn_connection};
 use crate::writer::write_all_vectored;
 use std::io::{self, IoSlice, Read, Write};
@@ -92,6 +93,10 @@ pub(crate) fn refuse(stream: &TcpStream) {
 
 /// Serves one TCP chat member until it leaves (runs on the connection's own thread).
 pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context>) {
+    let Some(_place) = ctx.per_address.try_take(peer.ip()) else {
+        let _ = (&**stream).write_all(format!("* {TOO_MANY_FROM_YOU}\n").as_bytes());
+        return;
+    };
     let Some(_slot) = ctx.slots.try_take() else {
         return refuse(stream);
     };

@@ -87,6 +87,14 @@ fn errors_are_one_clear_line_and_a_failing_exit() {
         ),
         (&["serve", "--tcp"], "--tcp needs a value"),
         (
+            &["serve", "--trust-proxy", "localhost"],
+            "--trust-proxy: \"localhost\" is not an IP address or ADDR/PREFIX range",
+        ),
+        (
+            &["serve", "--max-per-ip", "-1"],
+            "--max-per-ip takes a whole number, not '-1'",
+        ),
+        (
             &["chat", "gopher://127.0.0.1:70"],
             "unknown scheme \"gopher\"",
         ),
@@ -136,6 +144,8 @@ fn help_documents_every_flag() {
         "--udp",
         "--ws",
         "--max-conns",
+        "--max-per-ip",
+        "--trust-proxy",
         "--quiet",
         "--max-udp-peers",
         "--max-line",

@@ -78,6 +78,8 @@ fn start_server(members: usize) -> io::Result<(ChildGuard, SocketAddr)> {
             .args(["--ws", "127.0.0.1:0", "--quiet"])
             // The sender is a member too; leave room above the measured members.
             .args(["--max-conns", &(members + 100).to_string()])
+            // Every simulated member comes from 127.0.0.1: no per-address cap.
+            .args(["--max-per-ip", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()?,
