@@ -3,14 +3,12 @@
 
 mod common;
 
-use common::{PATIENCE, TcpChat, eventually, server, ws_join_with};
+use common::{PATIENCE, TcpChat, eventually, pipe_lines, server, ws_join_with};
 use plainsock::ServerConfig;
 use plainsock::proxy::TrustedProxies;
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::thread;
 
 /// What nginx adds for a browser on https://chat.example (see examples/deploy/nginx.conf).
 const FROM_TLS_PROXY: &str = "Origin: https://chat.example\r\nX-Forwarded-For: 198.51.100.7\r\n\
@@ -119,18 +117,6 @@ impl Drop for Serve {
     }
 }
 
-fn lines(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(from).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 fn serve_trusting(list: &str) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plainsock"))
         .args([
@@ -147,8 +133,8 @@ fn serve_trusting(list: &str) -> Serve {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = lines(child.stdout.take().unwrap());
-    let log = lines(child.stderr.take().unwrap());
+    let out = pipe_lines(child.stdout.take().unwrap());
+    let log = pipe_lines(child.stderr.take().unwrap());
     let mut serve = Serve {
         child,
         log,

@@ -293,6 +293,19 @@ pub fn upgrade_request(addr: SocketAddr, extra: &str) -> String {
     )
 }
 
+/// Lines of a child's pipe (stdout, stderr), each to be awaited with a timeout.
+pub fn pipe_lines(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// A WebSocket join with extra request headers (`Origin`, or `X-Forwarded-For` as a proxy adds
 /// it): the member, welcomed; or, when refused, the whole answer.
 pub fn ws_join_with(addr: SocketAddr, extra: &str) -> Result<WsChat, String> {
