@@ -270,18 +270,30 @@ fn believed(addr: SocketAddr, hop: &Hop) -> Client {
 
 /// `for=192.0.2.60;proto=http;by=203.0.113.43` (RFC 7239 §4): the pairs we use; unknown
 /// parameters (`by`, extensions) are ignored, as the RFC says (§5).
+///
+/// A parameter "MUST NOT occur more than once per forwarded-element" (§4): an element with
+/// a repeat is garbage as a whole. That matters: a proxy that writes `host="$http_host"` lets
+/// the client put `";for="1.2.3.4` into it, and a later `for` must not win.
 fn forwarded_element(element: &str) -> Hop {
     let mut hop = Hop::default();
+    let mut seen = [false; 3];
     for pair in split_unquoted(element, b';') {
         let Some((name, value)) = pair.split_once('=') else {
             continue;
         };
         let value = unquote(value.trim());
-        match name.trim().to_ascii_lowercase().as_str() {
-            "for" => hop.from = node(value),
-            "proto" => hop.proto = Proto::parse(value),
-            "host" => hop.host = host(value),
-            _ => {}
+        let name = name.trim();
+        let which = ["for", "proto", "host"]
+            .iter()
+            .position(|known| name.eq_ignore_ascii_case(known));
+        let Some(which) = which else { continue };
+        if std::mem::replace(&mut seen[which], true) {
+            return Hop::default();
+        }
+        match which {
+            0 => hop.from = node(value),
+            1 => hop.proto = Proto::parse(value),
+            _ => hop.host = host(value),
         }
     }
     hop
@@ -538,6 +550,10 @@ mod tests {
             &[("Forwarded", "for=198.51.100.17, for=unknown, for=10.0.0.5")],
         );
         assert_eq!(c.addr, addr("10.0.0.5:0"));
+        // A repeated parameter spoils its element: an injected second `for` does not win.
+        let injected = r#"for="198.51.100.17:4711";proto=https;host="a";for="1.2.3.4""#;
+        let c = from(PROXY, &[("Forwarded", injected)]);
+        assert_eq!(c, Client::direct(addr(PROXY)));
         // An obfuscated port is no port.
         let c = from(PROXY, &[("Forwarded", r#"for="198.51.100.17:_p""#)]);
         assert_eq!(c.addr, addr("198.51.100.17:0"));
