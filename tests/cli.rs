@@ -99,6 +99,12 @@ fn errors_are_one_clear_line_and_a_failing_exit() {
             "unknown scheme \"gopher\"",
         ),
         (&["chat", "wss://127.0.0.1:8080/ws"], "TLS is not supported"),
+        (
+            &["chat", "WSS://chat.example/ws"],
+            "plainsock chat has no TLS of its own, so it cannot open WSS://chat.example/ws. \
+             Open https://chat.example/ in a browser, or on the server itself join in plain \
+             text: plainsock chat ws://127.0.0.1:8080/ws (or nc 127.0.0.1 7000)",
+        ),
         (&["dance"], "unknown command 'dance'"),
     ];
     for (args, want) in cases {
