@@ -95,6 +95,8 @@ pub(crate) fn refuse(stream: &TcpStream) {
 pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context>) {
     let Some(_place) = ctx.per_address.try_take(peer.ip()) else {
         let _ = (&**stream).write_all(format!("* {TOO_MANY_FROM_YOU}\n").as_bytes());
+        ctx.log
+            .line(format_args!("tcp: {peer} refused: {TOO_MANY_FROM_YOU}"));
         return;
     };
     let Some(_slot) = ctx.slots.try_take() else {

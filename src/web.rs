@@ -79,6 +79,8 @@ fn take_place(stream: &TcpStream, client: SocketAddr, ctx: &Context) -> Option<A
             ctx.config.max_per_ip
         );
         respond(stream, 503, &[], &why);
+        ctx.log
+            .line(format_args!("ws: {client} refused: {TOO_MANY_FROM_YOU}"));
     }
     place
 }
