@@ -342,7 +342,7 @@ fn python_and_chromium_chat_over_wss_through_nginx() {
     tcp.expect(&format!("py: {text}"));
     // `from 127.0.0.1:PORT as guest-N`: plainsock names Python's end of its TLS connection to
     // nginx — not nginx's own connection to plainsock, which is all a server without
-    // --trust-proxy would see.
+    // --trust-proxy would see, nor the 203.0.113.66 that Python itself claimed to be.
     let mut words = first.split_whitespace();
     let (from, guest) = (words.nth(1), words.nth(1));
     let (Some(from), Some(guest)) = (from, guest) else {

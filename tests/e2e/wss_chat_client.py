@@ -7,6 +7,9 @@ Trusts only CA.pem (the test's own certificate), joins, takes NICK, says TEXT, w
 room to send TEXT back, and leaves with /quit. As soon as it is welcomed it prints
 `from 127.0.0.1:PORT as guest-N`: its own end of the connection to nginx, which is what
 plainsock must log for it. Exits 1 with the reason on the first surprise.
+
+It also tries to pass for someone else (SPOOF, in the headers a proxy would add): nginx must
+replace them, so plainsock still logs the real address.
 """
 
 import asyncio
@@ -14,6 +17,11 @@ import ssl
 import sys
 
 import websockets
+
+SPOOF = {
+    "X-Forwarded-For": "203.0.113.66",
+    "Forwarded": "for=203.0.113.66;proto=https;host=evil.example",
+}
 
 
 async def expect(ws, want):
@@ -26,7 +34,13 @@ async def expect(ws, want):
 
 async def run(url, ca, nick, text):
     context = ssl.create_default_context(cafile=ca)
-    async with websockets.connect(url, ssl=context, open_timeout=10, close_timeout=10) as ws:
+    # websockets 14 renamed the argument (Debian 12 has 10.4).
+    legacy = int(websockets.__version__.split(".")[0]) < 14
+    headers = {"extra_headers" if legacy else "additional_headers": SPOOF}
+    connecting = websockets.connect(
+        url, ssl=context, open_timeout=10, close_timeout=10, **headers
+    )
+    async with connecting as ws:
         welcome = await ws.recv()
         if not welcome.startswith("* welcome, you are "):
             return f"no welcome, got {welcome!r}"
