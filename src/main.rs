@@ -69,6 +69,7 @@ fn main() -> ExitCode {
 
 fn serve(args: &[String]) -> Result<(), String> {
     let config = parse_serve(args)?;
+    let trusted = config.trust_proxy.to_string();
     let server = Server::start(config).map_err(|e| e.to_string())?;
     println!("plainsock is serving one chat room:");
     if let Some(addr) = server.tcp_addr() {
@@ -89,6 +90,9 @@ fn serve(args: &[String]) -> Result<(), String> {
         println!(
             "  ws   {addr:<21}  open http://{addr}/ in a browser, or: plainsock chat ws://{addr}/ws"
         );
+    }
+    if !trusted.is_empty() {
+        println!("  behind a proxy: Forwarded / X-Forwarded-* are believed from {trusted} only");
     }
     server.wait();
     Ok(())
