@@ -31,6 +31,9 @@ const MAX_SHOWN: u64 = 64 * 1024;
 /// Runs the client until the connection ends. `url` is `tcp://HOST:PORT`, `udp://HOST:PORT`
 /// or `ws://HOST:PORT/PATH`. `Err` if it could not connect or the connection was lost.
 pub fn run(url: &str) -> Result<(), String> {
+    if let Some(why) = no_tls(url) {
+        return Err(why);
+    }
     let parsed = Url::parse(url).map_err(|e| e.to_string())?;
     let addr = (parsed.host.as_str(), parsed.port);
     match parsed.scheme {
@@ -267,6 +270,22 @@ fn closed(code: Option<u16>, reason: &str) -> String {
         (Some(code), reason) => format!("connection closed: {code} {reason}"),
         (None, _) => "connection closed without a close code".to_string(),
     }
+}
+
+/// `wss://HOST/…`: what to do instead, in one line. This client has no TLS; behind a TLS
+/// proxy the room is reached with a browser, or in plain text on the server itself.
+fn no_tls(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("wss") {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    Some(format!(
+        "TLS is not supported: plainsock chat has no TLS of its own, so it cannot open {url}. \
+         Open https://{host}/ in a browser, or on the server itself join in plain text: \
+         plainsock chat ws://127.0.0.1:8080/ws (or nc 127.0.0.1 7000), with the addresses \
+         plainsock serve printed"
+    ))
 }
 
 /// Prints one room line; false once stdout is gone.

@@ -3,6 +3,7 @@
 //! The README's "Limits and defaults" table mirrors [`ServerConfig::default`]; the CLI flags in
 //! `main.rs` set these fields.
 
+use crate::proxy::TrustedProxies;
 use std::time::Duration;
 
 /// How `plainsock serve` behaves. `None` for a listener address turns that transport off.
@@ -16,6 +17,12 @@ pub struct ServerConfig {
     pub ws: Option<String>,
     /// Members across all transports (`--max-conns`); over it a client is refused.
     pub max_conns: usize,
+    /// Members and handshakes in progress from one client address, IPv6 by /64
+    /// (`--max-per-ip`); 0 turns the cap off.
+    pub max_per_ip: usize,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (`--trust-proxy`):
+    /// the reverse proxy in front. Empty (the default): those headers are ignored.
+    pub trust_proxy: TrustedProxies,
     /// UDP peers remembered at once (`--max-udp-peers`): spoofed source addresses cannot grow
     /// the peer table past this.
     pub max_udp_peers: usize,
@@ -64,6 +71,8 @@ impl Default for ServerConfig {
             udp: Some("127.0.0.1:7001".into()),
             ws: Some("127.0.0.1:8080".into()),
             max_conns: 10_000,
+            max_per_ip: 64,
+            trust_proxy: TrustedProxies::default(),
             max_udp_peers: 1_000,
             max_line: 8 * 1024,
             udp_idle: Duration::from_secs(600),
@@ -85,12 +94,14 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Every listener on `127.0.0.1:0` (a free port each), logs off: what tests want.
+    /// Every listener on `127.0.0.1:0` (a free port each), logs off, and no per-address cap
+    /// (every test client comes from 127.0.0.1): what tests want.
     pub fn ephemeral() -> Self {
         ServerConfig {
             tcp: Some("127.0.0.1:0".into()),
             udp: Some("127.0.0.1:0".into()),
             ws: Some("127.0.0.1:0".into()),
+            max_per_ip: 0,
             quiet: true,
             ..ServerConfig::default()
         }

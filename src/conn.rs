@@ -7,6 +7,7 @@
 
 use crate::config::ServerConfig;
 use crate::hub::Hub;
+use crate::limits::PerAddress;
 use crate::log::Log;
 use std::collections::HashMap;
 use std::io;
@@ -138,6 +139,8 @@ pub(crate) struct Context {
     pub config: ServerConfig,
     pub hub: Hub,
     pub slots: Arc<Slots>,
+    /// Places per client address, against `--max-per-ip`.
+    pub per_address: Arc<PerAddress>,
     pub connections: Connections,
     pub stopping: AtomicBool,
     pub log: Log,

@@ -14,6 +14,8 @@
 //! | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
 //! | [`server`] | `plainsock serve`: listeners, the member cap, the accept loop, shutdown |
 //! | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
+//! | [`limits`] | the per-address cap (`--max-per-ip`): members and handshakes counted per client address, IPv6 by /64 |
+//! | [`proxy`] | behind a reverse proxy: the client's real address, scheme and host from `Forwarded` / `X-Forwarded-*`, believed only from `--trust-proxy` peers |
 //! | [`client`] | `plainsock chat URL`: a terminal client for every transport |
 //! | [`config`] | every limit and timeout with its default |
 //! | [`url`], [`rand`] | small helpers written here instead of pulled in as crates |
@@ -28,7 +30,9 @@ pub mod conn;
 pub mod delivery;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod log;
+pub mod proxy;
 pub mod rand;
 pub mod server;
 pub mod tcp;

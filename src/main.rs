@@ -22,6 +22,9 @@ SERVE OPTIONS (ADDR is HOST:PORT, port 0 picks a free port; 'off' turns a listen
     --udp ADDR               UDP chat socket              [default: 127.0.0.1:7001]
     --ws ADDR                HTTP page + WebSocket chat   [default: 127.0.0.1:8080]
     --max-conns N            members across transports    [default: 10000]
+    --max-per-ip N           members + handshakes from one client address (IPv6: one /64); 0 = no cap [default: 64]
+    --trust-proxy ADDR[,ADDR...]  believe Forwarded / X-Forwarded-* only from these peers
+                             (addresses or CIDR ranges, e.g. 127.0.0.1 for nginx on this host)
     --max-udp-peers N        UDP peers remembered at once [default: 1000]
     --max-line BYTES         longest chat line            [default: 8192]
     --udp-idle SECS          a silent UDP peer leaves     [default: 600]
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
 
 fn serve(args: &[String]) -> Result<(), String> {
     let config = parse_serve(args)?;
+    let trusted = config.trust_proxy.to_string();
     let server = Server::start(config).map_err(|e| e.to_string())?;
     println!("plainsock is serving one chat room:");
     if let Some(addr) = server.tcp_addr() {
@@ -93,6 +97,9 @@ fn serve(args: &[String]) -> Result<(), String> {
             "  ws   {addr:<21}  open http://{addr}/ in a browser, or: {me} chat ws://{addr}/ws"
         );
     }
+    if !trusted.is_empty() {
+        println!("  behind a proxy: Forwarded / X-Forwarded-* are believed from {trusted} only");
+    }
     server.wait();
     Ok(())
 }
@@ -117,6 +124,10 @@ fn parse_serve(args: &[String]) -> Result<ServerConfig, String> {
             "--udp" => config.udp = listener(value()?),
             "--ws" => config.ws = listener(value()?),
             "--max-conns" => config.max_conns = number(flag, value()?)? as usize,
+            "--max-per-ip" => config.max_per_ip = number(flag, value()?)? as usize,
+            "--trust-proxy" => {
+                config.trust_proxy = plainsock::proxy::TrustedProxies::parse(value()?)?
+            }
             "--max-udp-peers" => config.max_udp_peers = number(flag, value()?)? as usize,
             "--max-line" => config.max_line = number(flag, value()?)? as usize,
             "--udp-idle" => config.udp_idle = Duration::from_secs(number(flag, value()?)?),

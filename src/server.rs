@@ -5,6 +5,7 @@
 use crate::config::ServerConfig;
 use crate::conn::{self, Connections, Context, Handler, Refuser, Slots, loopback};
 use crate::hub::Hub;
+use crate::limits::PerAddress;
 use crate::log::Log;
 use std::fmt;
 use std::io;
@@ -79,6 +80,7 @@ impl Server {
         let (hub, hub_thread) = Hub::start(&config, log).map_err(internal)?;
         let ctx = Arc::new(Context {
             slots: Slots::new(config.max_conns),
+            per_address: PerAddress::new(config.max_per_ip),
             config,
             hub,
             connections: Connections::default(),
@@ -135,6 +137,12 @@ impl Server {
     /// Members in the room now.
     pub fn member_count(&self) -> usize {
         self.ctx.hub.member_count()
+    }
+
+    /// Places under `--max-per-ip` that the client address `ip` (its /64 for IPv6) holds now:
+    /// members and handshakes in progress.
+    pub fn places_taken(&self, ip: std::net::IpAddr) -> usize {
+        self.ctx.per_address.count(ip)
     }
 
     /// Connection threads alive now (TCP and WebSocket; UDP peers have none).

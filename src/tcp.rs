@@ -9,6 +9,7 @@ use crate::conn::{Context, accept_loop, loopback, spawn_connection};
 use crate::delivery::lanes::SHORT_WRITE;
 use crate::delivery::{Farewell, Outgoing, Outlet, StreamOutlet};
 use crate::hub::Transport;
+use crate::limits::TOO_MANY_FROM_YOU;
 use crate::log::Log;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -93,6 +94,12 @@ pub(crate) fn refuse(stream: &TcpStream) {
 
 /// Serves one TCP chat member until it leaves (runs on the connection's own thread).
 pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context>) {
+    let Some(_place) = ctx.per_address.try_take(peer.ip()) else {
+        let _ = (&**stream).write_all(format!("* {TOO_MANY_FROM_YOU}\n").as_bytes());
+        ctx.log
+            .line(format_args!("tcp: {peer} refused: {TOO_MANY_FROM_YOU}"));
+        return;
+    };
     let Some(_slot) = ctx.slots.try_take() else {
         return refuse(stream);
     };

@@ -10,6 +10,7 @@
 use crate::conn::{Context, Slot};
 use crate::delivery::{Farewell, Outgoing, Outlet};
 use crate::hub::{Member, Transport};
+use crate::limits::{AddressSlot, TOO_MANY_FROM_YOU};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -29,6 +30,7 @@ struct Peer {
     /// Set when the hub closed this member (`/quit`, shutdown): the next datagram joins anew.
     closed: Arc<AtomicBool>,
     _slot: Slot,
+    _place: AddressSlot,
 }
 
 /// The `recv_from` loop (runs on the server's `udp` thread until shutdown).
@@ -131,6 +133,10 @@ fn handle(
 
 /// A datagram from an unknown address: a new member, if there is room.
 fn join(socket: &Arc<UdpSocket>, addr: SocketAddr, ctx: &Context, peers: usize) -> Option<Peer> {
+    let Some(place) = ctx.per_address.try_take(addr.ip()) else {
+        let _ = socket.send_to(format!("* {TOO_MANY_FROM_YOU}\n").as_bytes(), addr);
+        return None;
+    };
     let slot = (peers < ctx.config.max_udp_peers)
         .then(|| ctx.slots.try_take())
         .flatten();
@@ -150,6 +156,7 @@ fn join(socket: &Arc<UdpSocket>, addr: SocketAddr, ctx: &Context, peers: usize) 
         last_seen: Instant::now(),
         closed,
         _slot: slot,
+        _place: place,
     })
 }
 

@@ -10,6 +10,8 @@ use crate::conn::Context;
 use crate::delivery::lanes::SHORT_WRITE;
 use crate::delivery::{Farewell, Outgoing, Outlet};
 use crate::hub::Transport;
+use crate::limits::{AddressSlot, TOO_MANY_FROM_YOU};
+use crate::proxy::{self, Client};
 use crate::ws::{self, Error, Message, Role, WsReader, WsWriter};
 use crate::{http, http::Request, ws::handshake};
 use std::io::{self, Write};
@@ -34,19 +36,33 @@ const PAGE_HEADERS: &[(&str, &str)] = &[
 /// Serves one HTTP connection (on its own thread): a page, a refusal, or a chat member.
 pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context>) {
     let config = &ctx.config;
+    // A handshake in progress counts under the client's address. A trusted proxy's
+    // connections count under the address it reports, known once the head is read.
+    let early = if config.trust_proxy.contains(peer.ip()) {
+        None
+    } else {
+        let Some(place) = take_place(stream, peer, ctx) else {
+            return;
+        };
+        Some(place)
+    };
     let (request, leftover) =
         match http::read_request_head(stream, config.max_head, config.handshake_timeout) {
             Ok(head) => head,
             Err(e) => return respond(stream, e.status, &[], &e.reason),
         };
+    let client = proxy::client(peer, &request.headers, &config.trust_proxy);
+    let Some(_place) = early.or_else(|| take_place(stream, client.addr, ctx)) else {
+        return;
+    };
     let path = request.target.split('?').next().unwrap_or_default();
     match (request.method.as_str(), path) {
         ("GET", "/" | "/index.html") => {
             let _ = http::write_response(&mut &**stream, 200, PAGE_HEADERS, CHAT_PAGE.as_bytes());
             http::close_after_response(stream);
         }
-        ("GET", "/ws") => upgrade(stream, peer, ctx, &request, leftover),
-        ("GET", "/status") => status(stream, ctx, &request),
+        ("GET", "/ws") => upgrade(stream, &client, ctx, &request, leftover),
+        ("GET", "/status") => status(stream, &client, ctx, &request),
         ("GET", _) => respond(
             stream,
             404,
@@ -57,10 +73,25 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     }
 }
 
+/// A place under `--max-per-ip` for `client`; without one, a 503 saying why.
+fn take_place(stream: &TcpStream, client: SocketAddr, ctx: &Context) -> Option<AddressSlot> {
+    let place = ctx.per_address.try_take(client.ip());
+    if place.is_none() {
+        let why = format!(
+            "{TOO_MANY_FROM_YOU} (at most {}); close some and try again",
+            ctx.config.max_per_ip
+        );
+        respond(stream, 503, &[], &why);
+        ctx.log
+            .line(format_args!("ws: {client} refused: {TOO_MANY_FROM_YOU}"));
+    }
+    place
+}
+
 /// `GET /ws`: check the request, the origin and the room's capacity; then join the room.
 fn upgrade(
     stream: &Arc<TcpStream>,
-    peer: SocketAddr,
+    client: &Client,
     ctx: &Arc<Context>,
     request: &Request,
     leftover: Vec<u8>,
@@ -82,7 +113,11 @@ fn upgrade(
         }
     };
     if let Some(origin) = request.header("Origin")
-        && !origin_allowed(origin, request.header("Host"), &ctx.config.allow_origins)
+        && !origin_allowed(
+            origin,
+            client.own_origin(request.header("Host")).as_deref(),
+            &ctx.config.allow_origins,
+        )
     {
         let why = format!("pages from {origin} may not open this chat");
         return respond(stream, 403, &[], &why);
@@ -106,7 +141,7 @@ fn upgrade(
         ..ws::Config::default()
     };
     let (reader, writer) = ws::split_shared(stream.clone(), Role::Server, leftover, limits);
-    chat_member(reader, writer, stream, peer, ctx);
+    chat_member(reader, writer, stream, client.addr, ctx);
 }
 
 /// `GET /status?origin=ORIGIN`: would `/ws` take a page from ORIGIN now? A browser shows a
@@ -114,7 +149,7 @@ fn upgrade(
 /// over plain HTTP, why it could not join: 200, or the 403 or 503 that `/ws` answers, each with
 /// its reason. Same-origin GETs carry no `Origin` header, so the page names its origin in the
 /// query, as `location.origin` has it (no percent-decoding); a real `Origin` header wins.
-fn status(stream: &TcpStream, ctx: &Context, request: &Request) {
+fn status(stream: &TcpStream, client: &Client, ctx: &Context, request: &Request) {
     let query = request
         .target
         .split_once('?')
@@ -123,7 +158,11 @@ fn status(stream: &TcpStream, ctx: &Context, request: &Request) {
         .split('&')
         .find_map(|pair| pair.strip_prefix("origin="));
     if let Some(origin) = request.header("Origin").or(asked)
-        && !origin_allowed(origin, request.header("Host"), &ctx.config.allow_origins)
+        && !origin_allowed(
+            origin,
+            client.own_origin(request.header("Host")).as_deref(),
+            &ctx.config.allow_origins,
+        )
     {
         let why = "this server takes chat connections only from its own pages \
                    (and from origins given with --allow-origin)";
@@ -144,9 +183,10 @@ fn status(stream: &TcpStream, ctx: &Context, request: &Request) {
 
 /// Cross-site WebSocket hijacking: any page can open a WebSocket to any server, with the
 /// user's cookies. Browsers send `Origin`, so only our own pages (and `--allow-origin` ones) may.
-fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> bool {
+/// `own` is our pages' origin: `http://{Host}`, or what a trusted proxy reported.
+fn origin_allowed(origin: &str, own: Option<&str>, allowed: &[String]) -> bool {
     let origin = origin.trim_end_matches('/');
-    let own = host.is_some_and(|host| origin.eq_ignore_ascii_case(&format!("http://{host}")));
+    let own = own.is_some_and(|own| origin.eq_ignore_ascii_case(own));
     own || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }
 
@@ -292,28 +332,40 @@ mod tests {
         let listed = vec!["https://chat.example".to_string()];
         assert!(origin_allowed(
             "http://127.0.0.1:8080",
-            Some("127.0.0.1:8080"),
+            Some("http://127.0.0.1:8080"),
             &[]
         ));
         assert!(origin_allowed(
             "HTTP://LOCALHOST:8080/",
-            Some("localhost:8080"),
+            Some("http://localhost:8080"),
             &[]
         ));
         assert!(!origin_allowed(
             "http://evil.example",
-            Some("127.0.0.1:8080"),
+            Some("http://127.0.0.1:8080"),
             &[]
         ));
         assert!(!origin_allowed(
             "http://127.0.0.1:9999",
-            Some("127.0.0.1:8080"),
+            Some("http://127.0.0.1:8080"),
             &[]
         ));
-        assert!(!origin_allowed("null", Some("127.0.0.1:8080"), &[]));
+        assert!(!origin_allowed("null", Some("http://127.0.0.1:8080"), &[]));
+        // Behind a TLS proxy, our pages are https:// and the proxy's host.
         assert!(origin_allowed(
             "https://chat.example",
-            Some("127.0.0.1:8080"),
+            Some("https://chat.example"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            "http://chat.example",
+            Some("https://chat.example"),
+            &[]
+        ));
+        assert!(!origin_allowed("https://chat.example", None, &[]));
+        assert!(origin_allowed(
+            "https://chat.example",
+            Some("http://127.0.0.1:8080"),
             &listed
         ));
     }

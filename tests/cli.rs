@@ -133,6 +133,14 @@ fn errors_are_one_clear_line_and_a_failing_exit() {
         ),
         (&["serve", "--tcp"], "--tcp needs a value"),
         (
+            &["serve", "--trust-proxy", "localhost"],
+            "--trust-proxy: \"localhost\" is not an IP address or ADDR/PREFIX range",
+        ),
+        (
+            &["serve", "--max-per-ip", "-1"],
+            "--max-per-ip takes a whole number, not '-1'",
+        ),
+        (
             &["chat", "gopher://127.0.0.1:70"],
             "unknown scheme \"gopher\"",
         ),
@@ -140,6 +148,12 @@ fn errors_are_one_clear_line_and_a_failing_exit() {
         (
             &["chat", "127.0.0.1:7000"],
             "has no scheme: expected tcp://HOST:PORT, udp://HOST:PORT or ws://HOST:PORT/PATH",
+        ),
+        (
+            &["chat", "WSS://chat.example/ws"],
+            "plainsock chat has no TLS of its own, so it cannot open WSS://chat.example/ws. \
+             Open https://chat.example/ in a browser, or on the server itself join in plain \
+             text: plainsock chat ws://127.0.0.1:8080/ws (or nc 127.0.0.1 7000)",
         ),
         (&["dance"], "unknown command 'dance'"),
     ];
@@ -186,6 +200,8 @@ fn help_documents_every_flag() {
         "--udp",
         "--ws",
         "--max-conns",
+        "--max-per-ip",
+        "--trust-proxy",
         "--quiet",
         "--max-udp-peers",
         "--max-line",

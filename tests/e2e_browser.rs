@@ -8,6 +8,10 @@ mod common;
 mod e2e;
 
 use common::{TcpChat, UdpChat};
+use e2e::chat_page::{
+    LINES, STATE, open_chat_at, say, set_nick, wait_for_count, wait_for_line, wait_for_lines,
+    wait_for_state,
+};
 use e2e::chromium::{Chromium, PATIENCE, Page, artifacts_dir};
 use e2e::json::Json;
 use plainsock::{Server, ServerConfig};
@@ -18,75 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-/// JavaScript: the text of every line the page lists, oldest first.
-const LINES: &str = "[...document.querySelectorAll('#messages li.line')].map(li => li.textContent)";
-/// JavaScript: the connection state the page shows.
-const STATE: &str = "document.getElementById('state').textContent";
-/// JavaScript: the member count the page shows.
-const COUNT: &str = "document.getElementById('count').textContent";
-
 fn start_server() -> Server {
     Server::start(ServerConfig::ephemeral()).expect("server starts")
 }
 
-/// Opens the chat page and waits until it is online and has been welcomed.
+/// Opens the server's chat page and waits until it is online and has been welcomed.
 fn open_chat(browser: &mut Chromium, server: &Server) -> Page {
     let addr = server.ws_addr().expect("the HTTP/WebSocket listener");
-    let mut page = browser.open(&format!("http://{addr}/"));
-    wait_for_state(&mut page, "online");
-    wait_for_lines(
-        &mut page,
-        "l.startsWith('* welcome, you are ')",
-        1,
-        "the welcome",
-    );
-    page
-}
-
-fn wait_for_count(page: &mut Page, count: &str) {
-    page.wait_for(
-        &format!("{COUNT} === {}", Json::from(count)),
-        &format!("the member count {count}"),
-    );
-}
-
-fn wait_for_state(page: &mut Page, state: &str) {
-    page.wait_for(
-        &format!("{STATE} === {}", Json::from(state)),
-        &format!("the state {state:?}"),
-    );
-}
-
-/// Waits until the page lists the line `text`.
-fn wait_for_line(page: &mut Page, text: &str) {
-    page.wait_for(
-        &format!("{LINES}.includes({})", Json::from(text)),
-        &format!("the line {text:?}"),
-    );
-}
-
-/// Waits until at least `count` listed lines `l` pass the JavaScript test `test`.
-fn wait_for_lines(page: &mut Page, test: &str, count: usize, what: &str) {
-    page.wait_for(
-        &format!("{LINES}.filter(l => {test}).length >= {count}"),
-        what,
-    );
-}
-
-/// Types a nick into the nick field and presses Enter; waits for the room to confirm it.
-fn set_nick(page: &mut Page, nick: &str) {
-    page.focus("nick");
-    // Select what is there, so typing replaces the guest name, as a person would do.
-    page.eval("document.getElementById('nick').select()");
-    page.type_text(nick);
-    page.press_enter();
-    let confirmed = format!("l.endsWith({})", Json::from(format!(" is now {nick}")));
-    wait_for_lines(page, &confirmed, 1, &format!("the room to call us {nick}"));
-}
-
-/// Types a message into the input and presses Enter.
-fn say(page: &mut Page, text: &str) {
-    page.enter("input", text);
+    open_chat_at(browser, &format!("http://{addr}/"))
 }
 
 #[test]

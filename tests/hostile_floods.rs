@@ -50,7 +50,9 @@ fn the_accept_loop_backs_off_when_out_of_descriptors_and_recovers() {
     let mut child = Command::new("sh")
         .args([
             "-c",
-            "ulimit -n 128 && exec \"$0\" serve --tcp 127.0.0.1:0 --udp off --ws 127.0.0.1:0",
+            // Every client is 127.0.0.1: no per-address cap, so the flood holds descriptors.
+            "ulimit -n 128 && exec \"$0\" serve --tcp 127.0.0.1:0 --udp off --ws 127.0.0.1:0 \
+             --max-per-ip 0",
             env!("CARGO_BIN_EXE_plainsock"),
         ])
         .stdout(Stdio::piped())

@@ -83,6 +83,8 @@ fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard
             // The sender is a member too; leave room above the measured members.
             .args(["--max-conns", &(members + 100).to_string()])
             .args(["--announce-up-to", &announce_up_to.to_string()])
+            // Every simulated member comes from 127.0.0.1: no per-address cap.
+            .args(["--max-per-ip", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()?,

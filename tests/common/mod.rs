@@ -293,6 +293,52 @@ pub fn upgrade_request(addr: SocketAddr, extra: &str) -> String {
     )
 }
 
+/// Lines of a child's pipe (stdout, stderr), each to be awaited with a timeout.
+pub fn pipe_lines(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A WebSocket join with extra request headers (`Origin`, or `X-Forwarded-For` as a proxy adds
+/// it): the member, welcomed; or, when refused, the whole answer.
+pub fn ws_join_with(addr: SocketAddr, extra: &str) -> Result<WsChat, String> {
+    use plainsock::ws::{Config, Role, WebSocket};
+    use std::io::Read;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+        .write_all(upgrade_request(addr, extra).as_bytes())
+        .unwrap();
+    // A byte at a time, so no frame after the head is read by mistake.
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    if !head.starts_with(b"HTTP/1.1 101 ") {
+        let _ = stream.read_to_end(&mut head);
+        return Err(String::from_utf8_lossy(&head).into_owned());
+    }
+    let socket = WebSocket::from_parts(stream, Role::Client, Vec::new(), Config::default());
+    let mut chat = WsChat {
+        socket,
+        nick: String::new(),
+    };
+    let welcome = chat.line();
+    chat.nick = nick_from_welcome(&welcome);
+    Ok(chat)
+}
+
 /// One raw HTTP exchange: sends `request`, returns the whole answer (the server closes).
 pub fn http_exchange(addr: SocketAddr, request: &str) -> String {
     use std::io::Read;

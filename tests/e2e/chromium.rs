@@ -39,6 +39,11 @@ impl Chromium {
     /// Starts Chromium with a fresh profile under `target/tmp`, DevTools on a free port.
     /// `name` keeps the profiles of different tests apart.
     pub fn launch(name: &str) -> Chromium {
+        Chromium::launch_with(name, &[])
+    }
+
+    /// [`Chromium::launch`] with more command-line switches, e.g. `--ignore-certificate-errors`.
+    pub fn launch_with(name: &str, switches: &[&str]) -> Chromium {
         assert!(
             Path::new(CHROMIUM).exists(),
             "{CHROMIUM} is missing: apt-get install -y chromium"
@@ -62,6 +67,7 @@ impl Chromium {
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0", // a free port, announced on stderr
             ])
+            .args(switches)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdin(Stdio::null())

@@ -4,5 +4,6 @@
 #![allow(dead_code)]
 
 pub mod cdp;
+pub mod chat_page;
 pub mod chromium;
 pub mod json;
