@@ -11,6 +11,7 @@
 //! | [`http`] | just enough HTTP/1.1 to upgrade to WebSocket and serve one page |
 //! | [`hub`] | the chat room every transport joins; one thread, one order of messages |
 //! | [`writer`] | the few threads that write to every member (the thread budget) |
+//! | [`resp`] | RESP2, the Redis protocol: commands out, replies parsed incrementally, one blocking connection |
 //! | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
 //! | [`server`] | `plainsock serve`: listeners, the member cap, the accept loop, shutdown |
 //! | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
@@ -18,7 +19,7 @@
 //! | [`config`] | every limit and timeout with its default |
 //! | [`url`], [`rand`] | small helpers written here instead of pulled in as crates |
 //!
-//! The protocol code ([`ws::frame`], [`http`], [`chat`]) works on byte buffers, with no socket,
+//! The protocol code ([`ws::frame`], [`http`], [`chat`], [`resp`]) works on byte buffers, with no socket,
 //! so the RFC's own examples are unit tests.
 
 pub mod chat;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod rand;
+pub mod resp;
 pub mod server;
 pub mod tcp;
 pub mod udp;
