@@ -13,6 +13,7 @@
 //! | [`writer`] | the few threads that write to every member (the thread budget) |
 //! | [`resp`] | RESP2, the Redis protocol: commands out, replies parsed incrementally, one blocking connection |
 //! | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
+//! | [`cluster`] | one room across many processes: a Redis stream as the sequencer, presence with a TTL |
 //! | [`server`] | `plainsock serve`: listeners, the member cap, the accept loop, shutdown |
 //! | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
 //! | [`client`] | `plainsock chat URL`: a terminal client for every transport |
@@ -24,6 +25,7 @@
 
 pub mod chat;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod hub;
