@@ -92,6 +92,15 @@ fn errors_are_one_clear_line_and_a_failing_exit() {
         ),
         (&["chat", "wss://127.0.0.1:8080/ws"], "TLS is not supported"),
         (&["dance"], "unknown command 'dance'"),
+        (
+            &["serve", "--cluster", "http://127.0.0.1:6379"],
+            "--cluster: unknown scheme \"http\"",
+        ),
+        (
+            &["serve", "--cluster", "rediss://h"],
+            "TLS is not supported",
+        ),
+        (&["serve", "--room", "a b"], "--room: bad room name \"a b\""),
     ];
     for (args, want) in cases {
         let out = plainsock().args(*args).output().unwrap();
@@ -147,6 +156,8 @@ fn help_documents_every_flag() {
         "--max-head",
         "--allow-origin",
         "--writers",
+        "--cluster",
+        "--room",
         "chat URL",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
@@ -182,5 +193,83 @@ fn chat_clients_join_over_tcp_and_udp() {
         drop(stdin);
         witness.expect(&format!("* {nick} left (1 online)"));
         assert!(running.0.wait().unwrap().success());
+    }
+}
+
+/// `serve --cluster` with no Redis there: one line naming the address and the OS's reason.
+#[test]
+fn an_unreachable_redis_is_named_with_the_os_reason() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let missing = std::env::temp_dir().join(format!(
+        "plainsock-no-redis-{}/redis.sock",
+        std::process::id()
+    ));
+    let cases = [
+        (
+            format!("redis://127.0.0.1:{port}"),
+            format!("cannot reach Redis at redis://127.0.0.1:{port}: "),
+            "connection refused",
+        ),
+        (
+            format!("redis+unix://{}", missing.display()),
+            format!("cannot reach Redis at redis+unix://{}: ", missing.display()),
+            "no such file or directory",
+        ),
+    ];
+    for (url, named, reason) in cases {
+        let out = plainsock()
+            .args([
+                "serve",
+                "--tcp",
+                "127.0.0.1:0",
+                "--udp",
+                "off",
+                "--ws",
+                "off",
+            ])
+            .args(["--cluster", &url])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}: should fail");
+        assert!(stderr.contains(&named), "{url}: {stderr}");
+        assert!(stderr.to_lowercase().contains(reason), "{url}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{url}: one line, got {stderr}");
+        assert!(out.stdout.is_empty(), "{url}: no listener was announced");
+    }
+}
+
+/// With a Redis that answers, `serve --cluster` starts.
+#[test]
+fn serve_starts_when_redis_answers() {
+    let redis = common::redis::RedisServer::start();
+    let mut child = plainsock()
+        .args([
+            "serve",
+            "--tcp",
+            "127.0.0.1:0",
+            "--udp",
+            "off",
+            "--ws",
+            "off",
+        ])
+        .args(["--cluster", &redis.url(), "--room", "cli-test", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    let _running = Running(child);
+    loop {
+        let line = lines
+            .recv_timeout(PATIENCE)
+            .expect("serve prints its listeners");
+        if line.trim_start().starts_with("tcp ") {
+            break;
+        }
     }
 }
