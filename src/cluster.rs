@@ -24,10 +24,19 @@
 //!    `/who`: [`Link::roster`].
 //! 4. [`LinkEvent::Gone`]: a member of a process that vanished (kill -9, a lost machine): the
 //!    hub announces it as left. Exactly one process publishes that news into the stream, so it
-//!    too comes in one order, once.
+//!    too comes in one order, once. (A `Gone` naming this very process means it was reaped
+//!    after a stall longer than the TTL; [`LinkEvent::Reregistered`] follows, and the hub may
+//!    announce those members again.)
 //! 5. [`LinkEvent::LinkLost`] / [`LinkEvent::LinkBack`]: tell the members
 //!    `* cluster link lost; reconnecting` / `* cluster link back`. Nothing is to be done
 //!    otherwise: the link reconnects with backoff and catches up from the last id it delivered.
+//! 6. At shutdown, [`Link::close`]: lines already accepted are appended first (within one
+//!    timeout), members still joined are reported gone, this process's keys are removed.
+//!
+//! The synchronous calls (`claim_guest`, `claim_nick`, `roster`) are one or a few round trips
+//! (about 0.1 ms each on a unix socket), and fail at once while the link is down
+//! ([`Link::is_up`]), so the hub thread is held at most a couple of timeouts
+//! ([`LinkConfig::timeout`]) by a Redis that stops answering mid-call.
 //!
 //! What is promised, and what is not:
 //! - **One order, no loss, no duplicate** across a lost link: the reader resumes `XREAD` from the
@@ -35,7 +44,9 @@
 //!   ([`LinkConfig::queue`]) and is appended after the reconnect, in the order it was said (so it
 //!   takes its place in the stream after whatever others said meanwhile). A line whose `XADD`
 //!   was in flight when the link broke is looked for in the stream before it is sent again
-//!   (each entry carries its process id `_p` and a sequence number `_s`), so it is not doubled.
+//!   (each entry carries its process id `_p` and a sequence number `_s`), so it is not doubled;
+//!   and should it be appended twice anyway (a Redis that restarted took the first copy's
+//!   proof with it), every reader skips a sequence number it already delivered for that process.
 //!   Past the queue's bound, `publish` refuses at once: the sender is told, nothing is dropped
 //!   silently.
 //! - **If Redis itself dies** (with persistence off, as in the tests): entries it had not yet
@@ -286,6 +297,9 @@ struct Shared {
     stopping: AtomicBool,
     /// The reader's view: false between LinkLost and LinkBack.
     up: AtomicBool,
+    /// The worker's: false from a broken connection until this process's members and nicks
+    /// are written back (so no guest number is handed out before the old ones are known).
+    synced: AtomicBool,
     /// The sockets to close so the threads wake at once when the link closes.
     closers: Mutex<HashMap<&'static str, Closer>>,
     events: Sender<LinkEvent>,
@@ -331,6 +345,8 @@ enum Op {
     },
     /// The registry changed.
     Nudge,
+    /// Append what came before, then stop.
+    Close,
 }
 
 /// One process's link to the room. See the module documentation for how the hub uses it.
@@ -342,6 +358,8 @@ pub struct Link {
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
     requests: Mutex<Option<Connection>>,
+    /// Disconnected when the worker thread ends.
+    worker_done: Receiver<()>,
     /// On close, reap our own entries (false after [`Link::crash`]).
     tidy: bool,
 }
@@ -360,6 +378,7 @@ impl Link {
             registry: Mutex::new(Registry::default()),
             stopping: AtomicBool::new(false),
             up: AtomicBool::new(true),
+            synced: AtomicBool::new(true),
             closers: Mutex::new(HashMap::new()),
             events: events_tx,
         });
@@ -379,6 +398,7 @@ impl Link {
             shared: shared.clone(),
             stop: stop_rx.clone(),
             last,
+            delivered: HashMap::new(),
         };
         let spawn = |name: &str| thread::Builder::new().name(format!("cluster-{name}"));
         threads.push(
@@ -386,6 +406,7 @@ impl Link {
                 .spawn(move || reader.run(reader_conn))
                 .map_err(|e| format!("cannot start the cluster reader thread: {e}"))?,
         );
+        let (done_tx, worker_done) = crossbeam_channel::bounded::<()>(0);
         let worker = Worker {
             shared: shared.clone(),
             stop: stop_rx,
@@ -393,21 +414,30 @@ impl Link {
             pending: VecDeque::new(),
             acked: last,
             resync: false,
+            closing: false,
         };
-        threads.push(
-            spawn("worker")
-                .spawn(move || worker.run(worker_conn))
-                .map_err(|e| format!("cannot start the cluster worker thread: {e}"))?,
-        );
-        let link = Link {
+        let started = spawn("worker").spawn(move || {
+            worker.run(worker_conn);
+            drop(done_tx);
+        });
+        let mut link = Link {
             shared,
             ops: ops_tx,
             next_seq,
             stop: Some(stop_tx),
             threads,
             requests: Mutex::new(None),
+            worker_done,
             tidy: true,
         };
+        match started {
+            Ok(worker) => link.threads.push(worker),
+            Err(e) => {
+                link.tidy = false;
+                link.shutdown(); // stops the reader
+                return Err(format!("cannot start the cluster worker thread: {e}"));
+            }
+        }
         Ok((link, events))
     }
 
@@ -416,9 +446,10 @@ impl Link {
         &self.shared.id
     }
 
-    /// False while the reader has lost Redis.
+    /// False while the link has lost Redis (and until it has written this process's members
+    /// and nicks back after a reconnect).
     pub fn is_up(&self) -> bool {
-        self.shared.up.load(Ordering::Relaxed)
+        self.shared.up.load(Ordering::Relaxed) && self.shared.synced.load(Ordering::Relaxed)
     }
 
     /// Appends a line to the room, later. It comes back as [`LinkEvent::Entry`] once it is in
@@ -448,7 +479,7 @@ impl Link {
             Err(_) => Err(NotDelivered {
                 fields: Vec::new(),
                 why: "the cluster link is closed",
-            }),
+            }), // (only Publish is sent here)
         }
     }
 
@@ -609,6 +640,13 @@ impl Link {
     fn shutdown(&mut self) {
         if self.stop.is_none() {
             return;
+        }
+        if self.tidy {
+            // Lines already accepted go out first (if Redis answers within one timeout).
+            let timeout = self.shared.config.timeout;
+            if self.ops.send_timeout(Op::Close, timeout).is_ok() {
+                let _ = self.worker_done.recv_timeout(timeout);
+            }
         }
         self.shared.stopping.store(true, Ordering::Relaxed);
         self.stop = None;
@@ -781,7 +819,13 @@ struct Reader {
     shared: Arc<Shared>,
     stop: Receiver<()>,
     last: StreamId,
+    /// Per publishing process, the highest `_s` delivered (and when): a line appended again
+    /// after a Redis restart lost the proof of its first append is not delivered twice.
+    delivered: HashMap<String, (u64, StreamId)>,
 }
+
+/// Publishers remembered by a reader before the longest-silent ones are forgotten.
+const PUBLISHERS_REMEMBERED: usize = 1024;
 
 /// Waits `d`, or less if the link stops; true if it stopped.
 fn pause(stop: &Receiver<()>, d: Duration) -> bool {
@@ -861,12 +905,38 @@ impl Reader {
                     ));
                 };
                 self.last = id;
+                if self.seen_before(id, &fields) {
+                    continue;
+                }
                 if !self.shared.emit(to_event(id, fields)) {
                     return Ok(false);
                 }
             }
         }
         Ok(true)
+    }
+
+    /// True for a line whose publisher already had this sequence number (or a later one)
+    /// delivered: each publisher appends in sequence order, so only a repeat comes back lower.
+    fn seen_before(&mut self, id: StreamId, fields: &[(String, String)]) -> bool {
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let (Some(from), Some(Ok(seq))) = (field("_p"), field("_s").map(|s| s.parse::<u64>()))
+        else {
+            return false; // a gone member's news ("r1" ...) or a foreign entry
+        };
+        if let Some((last, _)) = self.delivered.get(from)
+            && seq <= *last
+        {
+            return true;
+        }
+        if self.delivered.len() >= PUBLISHERS_REMEMBERED && !self.delivered.contains_key(from) {
+            let mut ages: Vec<StreamId> = self.delivered.values().map(|(_, at)| *at).collect();
+            ages.sort();
+            let cut = ages[ages.len() / 2];
+            self.delivered.retain(|_, (_, at)| *at > cut);
+        }
+        self.delivered.insert(from.clone(), (seq, id));
+        false
     }
 
     /// After a reconnect: is the last delivered entry still there? (It is never deleted, only
@@ -901,6 +971,8 @@ struct Worker {
     acked: StreamId,
     /// Write the registry back in full before anything else (after a reconnect).
     resync: bool,
+    /// Op::Close was taken: stop once `pending` is appended.
+    closing: bool,
 }
 
 impl Worker {
@@ -938,7 +1010,7 @@ impl Worker {
                     default(wait) => {}
                 }
             }
-            while self.pending.len() < BATCH {
+            while self.pending.len() < BATCH && !self.closing {
                 match self.ops.try_recv() {
                     Ok(op) => self.take(op),
                     Err(_) => break,
@@ -951,6 +1023,7 @@ impl Worker {
                     }
                     self.drop_appended(c)?;
                     self.resync = false;
+                    self.shared.synced.store(true, Ordering::Relaxed);
                 }
                 self.flush_registry(c)?;
                 self.append(c)?;
@@ -965,16 +1038,23 @@ impl Worker {
                 }
                 Ok(())
             };
-            if step().is_err() {
-                conn = None;
-                self.resync = true;
+            match step() {
+                Ok(()) if self.closing && self.pending.is_empty() => return,
+                Ok(()) => {}
+                Err(_) => {
+                    conn = None;
+                    self.resync = true;
+                    self.shared.synced.store(false, Ordering::Relaxed);
+                }
             }
         }
     }
 
     fn take(&mut self, op: Op) {
-        if let Op::Publish { seq, fields } = op {
-            self.pending.push_back(Pending { seq, fields });
+        match op {
+            Op::Publish { seq, fields } => self.pending.push_back(Pending { seq, fields }),
+            Op::Nudge => {}
+            Op::Close => self.closing = true,
         }
     }
 

@@ -375,8 +375,13 @@ fn a_vanished_process_has_its_members_reported_gone_once() {
     b.join("b1", "tcp");
     assert!(common::eventually(|| a.roster().unwrap().len() == 2));
     let b_id = b.id().to_string();
+    say(&b, "last words");
     b.close();
-    let (gone, _) = a_events.until(|e| matches!(e, LinkEvent::Gone { .. }));
+    let (gone, lines) = a_events.until(|e| matches!(e, LinkEvent::Gone { .. }));
+    assert!(
+        lines.ends_with(&["last words".to_string()]),
+        "a line said just before close goes out first: {lines:?}"
+    );
     assert_eq!(
         gone,
         LinkEvent::Gone {
