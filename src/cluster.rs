@@ -78,7 +78,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, Tr
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -339,10 +339,9 @@ impl Shared {
 }
 
 enum Op {
-    Publish {
-        seq: u64,
-        fields: Vec<(String, String)>,
-    },
+    /// A line; its sequence number is given when the worker takes it, so the numbers are in
+    /// the order of the appends whichever threads publish.
+    Publish(Vec<(String, String)>),
     /// The registry changed.
     Nudge,
     /// Append what came before, then stop.
@@ -353,7 +352,6 @@ enum Op {
 pub struct Link {
     shared: Arc<Shared>,
     ops: Sender<Op>,
-    next_seq: Arc<AtomicU64>,
     /// Dropped on close: wakes the threads' waits at once.
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
@@ -392,7 +390,6 @@ impl Link {
 
         let (ops_tx, ops_rx) = crossbeam_channel::bounded(shared.config.queue.max(1));
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let next_seq = Arc::new(AtomicU64::new(1));
         let mut threads = Vec::new();
         let reader = Reader {
             shared: shared.clone(),
@@ -415,6 +412,7 @@ impl Link {
             acked: last,
             resync: false,
             closing: false,
+            next_seq: 0,
         };
         let started = spawn("worker").spawn(move || {
             worker.run(worker_conn);
@@ -423,7 +421,6 @@ impl Link {
         let mut link = Link {
             shared,
             ops: ops_tx,
-            next_seq,
             stop: Some(stop_tx),
             threads,
             requests: Mutex::new(None),
@@ -465,14 +462,13 @@ impl Link {
                 why: "field names starting with '_' are reserved",
             });
         }
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        match self.ops.try_send(Op::Publish { seq, fields }) {
+        match self.ops.try_send(Op::Publish(fields)) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(Op::Publish { fields, .. })) => Err(NotDelivered {
+            Err(TrySendError::Full(Op::Publish(fields))) => Err(NotDelivered {
                 fields,
-                why: "the cluster link is down and its queue is full",
+                why: "the cluster link's queue is full (Redis is away or too slow)",
             }),
-            Err(TrySendError::Disconnected(Op::Publish { fields, .. })) => Err(NotDelivered {
+            Err(TrySendError::Disconnected(Op::Publish(fields))) => Err(NotDelivered {
                 fields,
                 why: "the cluster link is closed",
             }),
@@ -973,6 +969,8 @@ struct Worker {
     resync: bool,
     /// Op::Close was taken: stop once `pending` is appended.
     closing: bool,
+    /// The last sequence number given to a line.
+    next_seq: u64,
 }
 
 impl Worker {
@@ -1052,7 +1050,13 @@ impl Worker {
 
     fn take(&mut self, op: Op) {
         match op {
-            Op::Publish { seq, fields } => self.pending.push_back(Pending { seq, fields }),
+            Op::Publish(fields) => {
+                self.next_seq += 1;
+                self.pending.push_back(Pending {
+                    seq: self.next_seq,
+                    fields,
+                })
+            }
             Op::Nudge => {}
             Op::Close => self.closing = true,
         }

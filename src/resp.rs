@@ -122,7 +122,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_line: 64 * 1024,
+            max_line: 4 * 1024,
             max_bulk: 8 * 1024 * 1024,
             max_array: 1024 * 1024,
             max_depth: 8,
@@ -473,7 +473,8 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects (within `timeout` per address for TCP; a unix socket answers at once), and
+    /// Connects (within `timeout` per address for TCP; std has no timeout for a unix socket's
+    /// connect, which answers at once unless the server's backlog is full), and
     /// `SELECT`s the URL's database. Every later read waits at most `timeout` too, unless
     /// [`set_read_timeout`](Connection::set_read_timeout) says otherwise.
     pub fn open(url: &RedisUrl, timeout: Duration) -> Result<Connection, Error> {

@@ -111,17 +111,21 @@ fn assert_once_in_order(got: &[String], publishers: &[&str]) {
 fn three_links_deliver_every_line_once_in_one_order() {
     let redis = RedisServer::start();
     let mut links: Vec<(Link, Events)> = (0..3).map(|_| open(&redis, "order")).collect();
+    // Two talkers per process (two members' reader threads, say), 150 lines each.
     std::thread::scope(|s| {
         for (i, (link, _)) in links.iter().enumerate() {
-            s.spawn(move || {
-                for n in 0..300 {
-                    say(link, &format!("p{i}-{n}"));
-                }
-            });
+            for talker in ["a", "b"] {
+                s.spawn(move || {
+                    for n in 0..150 {
+                        say(link, &format!("p{i}{talker}-{n}"));
+                    }
+                });
+            }
         }
     });
     let sequences: Vec<Vec<String>> = links.iter_mut().map(|(_, ev)| ev.lines(900)).collect();
-    assert_once_in_order(&sequences[0], &["p0-", "p1-", "p2-"]);
+    let talkers = ["p0a-", "p0b-", "p1a-", "p1b-", "p2a-", "p2b-"];
+    assert_once_in_order(&sequences[0], &talkers);
     assert_eq!(sequences[0].len(), 900);
     assert_eq!(sequences[0], sequences[1], "one order for everyone");
     assert_eq!(sequences[0], sequences[2], "one order for everyone");
