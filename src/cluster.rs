@@ -57,6 +57,11 @@
 //! - **Presence**: each process refreshes `plainsock:{room}:proc:{id}` with a TTL
 //!   ([`LinkConfig::presence_ttl`]); a process whose key expired is reaped by one of the others
 //!   (the one whose `SREM` from the process set answers 1) within about TTL + one refresh.
+//!   A process cut off from Redis for longer than the TTL cannot be told from a dead one: the
+//!   others report its members gone; when its link is back it gets
+//!   [`LinkEvent::Reregistered`], its members are in the roster again, and the lines they said
+//!   meanwhile arrive (queued). The TTL is the trade: how fast a kill -9 is noticed against how
+//!   long a cut is forgiven.
 //!
 //! Keys (the `{room}` braces are a Redis Cluster hash tag: one room, one slot):
 //!
