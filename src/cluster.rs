@@ -305,6 +305,8 @@ struct Shared {
     /// The worker's: false from a broken connection until this process's members and nicks
     /// are written back (so no guest number is handed out before the old ones are known).
     synced: AtomicBool,
+    /// Test-only: presence is not refreshed (a stall, as the others see it).
+    presence_paused: AtomicBool,
     /// The sockets to close so the threads wake at once when the link closes.
     closers: Mutex<HashMap<&'static str, Closer>>,
     events: Sender<LinkEvent>,
@@ -382,6 +384,7 @@ impl Link {
             stopping: AtomicBool::new(false),
             up: AtomicBool::new(true),
             synced: AtomicBool::new(true),
+            presence_paused: AtomicBool::new(false),
             closers: Mutex::new(HashMap::new()),
             events: events_tx,
         });
@@ -629,6 +632,13 @@ impl Link {
     /// process's keys are removed.
     pub fn close(mut self) {
         self.shutdown();
+    }
+
+    /// Test-only: stops (or resumes) refreshing this process's presence, as a long stall
+    /// would look to the others.
+    #[doc(hidden)]
+    pub fn pause_presence(&self, paused: bool) {
+        self.shared.presence_paused.store(paused, Ordering::Relaxed);
     }
 
     /// Test-only: stops as `kill -9` would, leaving the keys for the others to reap.
@@ -1030,7 +1040,8 @@ impl Worker {
                 }
                 self.flush_registry(c)?;
                 self.append(c)?;
-                if Instant::now() >= next_refresh {
+                let paused = self.shared.presence_paused.load(Ordering::Relaxed);
+                if Instant::now() >= next_refresh && !paused {
                     next_refresh = Instant::now() + config.refresh;
                     if register(&self.shared, c)? {
                         // Redis forgot us: a restart, or we were reaped after a stall.

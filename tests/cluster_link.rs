@@ -476,3 +476,39 @@ fn past_the_queue_a_line_is_refused_not_dropped() {
         "the link's own fields cannot be forged"
     );
 }
+
+/// A process the others took for dead (its presence key expired during a stall) is reported
+/// gone, then writes itself back and says so.
+#[test]
+fn a_process_reaped_while_alive_registers_again() {
+    let redis = RedisServer::start();
+    let (a, mut a_events) = open(&redis, "stall");
+    let (b, mut b_events) = open(&redis, "stall");
+    a.join("a1", "tcp");
+    assert!(a.claim_nick("a1", "anna").unwrap());
+    assert!(common::eventually(|| b.roster().unwrap().len() == 1));
+    a.pause_presence(true);
+    let (gone, _) = b_events.until(|e| matches!(e, LinkEvent::Gone { .. }));
+    assert_eq!(
+        gone,
+        LinkEvent::Gone {
+            process: a.id().to_string(),
+            member: "a1".into(),
+            nick: Some("anna".into()),
+            info: "tcp".into()
+        }
+    );
+    a.pause_presence(false);
+    a_events.until(|e| *e == LinkEvent::Reregistered);
+    let roster = b.roster().unwrap();
+    assert_eq!(
+        roster,
+        vec![Present {
+            process: a.id().to_string(),
+            member: "a1".into(),
+            nick: Some("anna".into()),
+            info: "tcp".into()
+        }]
+    );
+    assert!(!b.claim_nick("b1", "anna").unwrap(), "anna is anna's again");
+}
