@@ -56,7 +56,8 @@
 //!   or the stream was trimmed past it while the link was down), so the hub can say so.
 //! - **Presence**: each process refreshes `plainsock:{room}:proc:{id}` with a TTL
 //!   ([`LinkConfig::presence_ttl`]); a process whose key expired is reaped by one of the others
-//!   (the one whose `SREM` from the process set answers 1) within about TTL + one refresh.
+//!   (in one WATCH/MULTI/EXEC transaction, so once, and never over a process that came back)
+//!   within about TTL + one refresh.
 //!   A process cut off from Redis for longer than the TTL cannot be told from a dead one: the
 //!   others report its members gone; when its link is back it gets
 //!   [`LinkEvent::Reregistered`], its members are in the roster again, and the lines they said
@@ -670,7 +671,7 @@ impl Link {
         if self.tidy
             && let Ok(mut conn) = self.shared.connect("closing")
         {
-            let _ = reap(&self.shared, &mut conn, &self.shared.id, &mut 0);
+            let _ = reap(&self.shared, &mut conn, &self.shared.id, true);
         }
     }
 }
@@ -793,36 +794,63 @@ fn release(conn: &mut Connection, nicks: &str, nick: &str, owner: &str) -> Resul
     Ok(())
 }
 
-/// Takes `process` out of the room if this call is the one whose SREM removes it: publishes a
-/// gone entry for each of its members, frees its nicks, deletes its keys.
-fn reap(shared: &Shared, conn: &mut Connection, process: &str, seq: &mut u64) -> Result<(), Error> {
+/// Takes `process` out of the room: its members' gone news into the stream, its nicks freed,
+/// its keys deleted, all in one transaction (MULTI/EXEC) that happens only if its presence key
+/// stayed absent and its members unchanged since we looked (WATCH). So a process that comes
+/// back to life meanwhile, or another reaper that got there first, makes this one a no-op:
+/// each member is reported gone once, and a revived process's write-back is never undone.
+/// `closing`: this process reaps itself on close, its presence key still there.
+fn reap(shared: &Shared, conn: &mut Connection, process: &str, closing: bool) -> Result<(), Error> {
     let keys = &shared.keys;
-    if conn.command(&["SREM", &keys.procs, process])? != Reply::Integer(1) {
-        return Ok(()); // another process reaps it (or did)
+    let (alive, members_key) = (keys.alive(process), keys.members(process));
+    conn.command(&["WATCH", &alive, &members_key])?;
+    let gone = !closing && conn.command(&["EXISTS", &alive])? == Reply::Integer(0);
+    let listed = conn.command(&["SISMEMBER", &keys.procs, process])? == Reply::Integer(1);
+    if !(gone || closing) || !listed {
+        conn.command(&["UNWATCH"])?;
+        return Ok(());
     }
+    let members = pairs(conn.command(&["HGETALL", &members_key])?);
     let prefix = format!("{process}/");
     let mut nick_of = HashMap::new();
     for (nick, owner) in pairs(conn.command(&["HGETALL", &keys.nicks])?) {
         if let Some(member) = owner.strip_prefix(&prefix) {
-            nick_of.insert(member.to_string(), nick.clone());
-            conn.command(&["HDEL", &keys.nicks, &nick])?;
+            nick_of.insert(member.to_string(), nick);
         }
     }
-    for (member, info) in pairs(conn.command(&["HGETALL", &keys.members(process)])?) {
-        *seq += 1;
-        // Its own sequence ("r1", "r2" ...): not mistaken for a line in `drop_appended`.
+    let text = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut commands = vec![text(&["MULTI"]), text(&["SREM", &keys.procs, process])];
+    for nick in nick_of.values() {
+        commands.push(text(&["HDEL", &keys.nicks, nick]));
+    }
+    commands.push(text(&["DEL", &members_key, &alive]));
+    for (n, (member, info)) in members.into_iter().enumerate() {
         let mut news = vec![
             ("_gone".into(), process.to_string()),
             ("_member".into(), member.clone()),
+            ("_info".into(), info),
         ];
-        news.push(("_info".into(), info));
         if let Some(nick) = nick_of.get(&member) {
             news.push(("_nick".into(), nick.clone()));
         }
-        conn.command(&xadd(shared, &format!("r{seq}"), &news))?;
+        // Its own sequence ("r0", "r1" ...): not mistaken for a line by `drop_appended`
+        // or `seen_before`.
+        commands.push(xadd(shared, &format!("r{n}"), &news));
     }
-    conn.command(&["DEL", &keys.members(process), &keys.alive(process)])?;
-    Ok(())
+    commands.push(text(&["EXEC"]));
+    let refs: Vec<&[String]> = commands.iter().map(Vec::as_slice).collect();
+    conn.send(&refs)?;
+    // +OK, one +QUEUED each, then EXEC's array (or the null array: a watched key changed).
+    let mut refused = None;
+    for _ in 1..refs.len() {
+        if let Reply::Error(why) = conn.read_reply()? {
+            refused = Some(why);
+        }
+    }
+    match (refused, conn.read_reply()?) {
+        (Some(why), _) | (None, Reply::Error(why)) => Err(Error::Redis(why)),
+        _ => Ok(()),
+    }
 }
 
 /// The thread that reads the stream and hands entries to the hub.
@@ -994,7 +1022,6 @@ impl Worker {
         let mut conn = Some(conn);
         let mut backoff = config.backoff;
         let mut next_refresh = Instant::now() + config.refresh;
-        let mut reap_seq = 0u64;
         loop {
             if self.shared.stopping.load(Ordering::Relaxed) {
                 return;
@@ -1048,7 +1075,7 @@ impl Worker {
                         self.write_back(c)?;
                         self.shared.emit(LinkEvent::Reregistered);
                     }
-                    self.reap_the_gone(c, &mut reap_seq)?;
+                    self.reap_the_gone(c)?;
                 }
                 Ok(())
             };
@@ -1244,14 +1271,14 @@ impl Worker {
 
     /// Every process in the set whose presence key expired is reaped (by whoever gets there
     /// first).
-    fn reap_the_gone(&mut self, conn: &mut Connection, seq: &mut u64) -> Result<(), Error> {
+    fn reap_the_gone(&mut self, conn: &mut Connection) -> Result<(), Error> {
         let keys = &self.shared.keys;
         for process in strings(conn.command(&["SMEMBERS", &keys.procs])?) {
             if process == self.shared.id {
                 continue;
             }
             if conn.command(&["EXISTS", &keys.alive(&process)])? == Reply::Integer(0) {
-                reap(&self.shared, conn, &process, seq)?;
+                reap(&self.shared, conn, &process, false)?;
             }
         }
         Ok(())
