@@ -15,7 +15,9 @@ run:
 	$(CARGO) build --release
 	./target/release/plainsock serve
 
+# The cluster tests (tests/redis_*.rs, tests/cluster_*.rs) start their own Debian redis-server.
 test:
+	@command -v redis-server >/dev/null || { echo "make test needs Debian's redis-server (the cluster tests start their own): apt-get install -y redis-server" >&2; exit 1; }
 	$(CARGO) test --all-targets
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) fmt --check

@@ -4,6 +4,7 @@
 //! `main.rs` set these fields.
 
 use crate::proxy::TrustedProxies;
+use crate::resp::RedisUrl;
 use std::time::Duration;
 
 /// How `plainsock serve` behaves. `None` for a listener address turns that transport off.
@@ -53,6 +54,11 @@ pub struct ServerConfig {
     pub allow_origins: Vec<String>,
     /// Writer threads that send to all members (`--writers`).
     pub writers: usize,
+    /// The Redis that links this process to the others serving the same room (`--cluster`);
+    /// `None`: this process is the whole room.
+    pub cluster: Option<RedisUrl>,
+    /// Which room's keys in that Redis (`--room`), default `main`.
+    pub room: String,
     /// No join/leave log lines on stderr (`--quiet`).
     pub quiet: bool,
     /// Test-only: a chat line `/panic` panics the member's thread, to prove panics are contained.
@@ -86,6 +92,8 @@ impl Default for ServerConfig {
             max_head: 8 * 1024,
             allow_origins: Vec::new(),
             writers: 4,
+            cluster: None,
+            room: "main".into(),
             quiet: false,
             fault_injection: false,
             fail_nth_spawn: None,

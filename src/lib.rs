@@ -11,7 +11,9 @@
 //! | [`http`] | just enough HTTP/1.1 to upgrade to WebSocket and serve one page |
 //! | [`hub`] | the chat room every transport joins; one thread, one order of messages |
 //! | [`writer`] | the few threads that write to every member (the thread budget) |
+//! | [`resp`] | RESP2, the Redis protocol: commands out, replies parsed incrementally, one blocking connection |
 //! | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
+//! | [`cluster`] | one room across many processes: a Redis stream as the sequencer, presence with a TTL |
 //! | [`server`] | `plainsock serve`: listeners, the member cap, the accept loop, shutdown |
 //! | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
 //! | [`limits`] | the per-address cap (`--max-per-ip`): members and handshakes counted per client address, IPv6 by /64 |
@@ -20,11 +22,12 @@
 //! | [`config`] | every limit and timeout with its default |
 //! | [`url`], [`rand`] | small helpers written here instead of pulled in as crates |
 //!
-//! The protocol code ([`ws::frame`], [`http`], [`chat`]) works on byte buffers, with no socket,
+//! The protocol code ([`ws::frame`], [`http`], [`chat`], [`resp`]) works on byte buffers, with no socket,
 //! so the RFC's own examples are unit tests.
 
 pub mod chat;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod delivery;
@@ -34,6 +37,7 @@ pub mod limits;
 pub mod log;
 pub mod proxy;
 pub mod rand;
+pub mod resp;
 pub mod server;
 pub mod tcp;
 pub mod udp;

@@ -1,8 +1,12 @@
 //! The `plainsock` command: `serve` runs the chat server, `chat URL` joins it.
 
+use plainsock::resp::RedisUrl;
 use plainsock::{Server, ServerConfig};
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// How long `serve --cluster` waits for Redis at start.
+const CLUSTER_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 const HELP: &str = "\
 plainsock — one chat room over TCP, UDP and WebSocket, written the plain way
@@ -37,6 +41,9 @@ SERVE OPTIONS (ADDR is HOST:PORT, port 0 picks a free port; 'off' turns a listen
     --allow-origin URL       also allow pages from this origin to open /ws (repeatable)
     --writers N              writer threads               [default: 4]
     --announce-up-to N       announce each join/leave up to this room size, then one summary a second [default: 100]
+    --cluster URL            share the room with other processes through Redis:
+                             redis://HOST:PORT[/DB] or redis+unix:///path/to/redis.sock
+    --room NAME              which room in that Redis     [default: main]
     --quiet                  no join/leave lines on stderr
 ";
 
@@ -70,6 +77,15 @@ fn main() -> ExitCode {
 
 fn serve(args: &[String]) -> Result<(), String> {
     let config = parse_serve(args)?;
+    if let Some(url) = &config.cluster {
+        // Fail at start, in one line, rather than run a room that cannot reach the others.
+        plainsock::cluster::reach(url, CLUSTER_CONNECT_TIMEOUT)?;
+        // TODO(issue 12): the hub's side of the link; until then say so rather than pretend.
+        eprintln!(
+            "plainsock: note: Redis at {url} answers, but this build does not share room {:?} through it yet",
+            config.room
+        );
+    }
     let trusted = config.trust_proxy.to_string();
     let server = Server::start(config).map_err(|e| e.to_string())?;
     println!("plainsock is serving one chat room:");
@@ -116,6 +132,15 @@ fn parse_serve(args: &[String]) -> Result<ServerConfig, String> {
         };
         match flag {
             "--quiet" => config.quiet = true,
+            "--cluster" => {
+                let url = RedisUrl::parse(value()?).map_err(|e| format!("--cluster: {e}"))?;
+                config.cluster = Some(url);
+            }
+            "--room" => {
+                let name = value()?;
+                plainsock::cluster::check_room(name).map_err(|e| format!("--room: {e}"))?;
+                config.room = name.clone();
+            }
             "-h" | "--help" => {
                 print!("{HELP}");
                 std::process::exit(0);

@@ -156,6 +156,15 @@ fn errors_are_one_clear_line_and_a_failing_exit() {
              text: plainsock chat ws://127.0.0.1:8080/ws (or nc 127.0.0.1 7000)",
         ),
         (&["dance"], "unknown command 'dance'"),
+        (
+            &["serve", "--cluster", "http://127.0.0.1:6379"],
+            "--cluster: unknown scheme \"http\"",
+        ),
+        (
+            &["serve", "--cluster", "rediss://h"],
+            "TLS is not supported",
+        ),
+        (&["serve", "--room", "a b"], "--room: bad room name \"a b\""),
     ];
     for (args, want) in cases {
         let out = plainsock().args(*args).output().unwrap();
@@ -213,6 +222,8 @@ fn help_documents_every_flag() {
         "--max-head",
         "--allow-origin",
         "--writers",
+        "--cluster",
+        "--room",
         "chat URL",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
@@ -416,4 +427,82 @@ fn a_server_shutdown_is_reported_with_its_close_code() {
         stderr.trim_end(),
         "plainsock: connection closed: 1001 server shutting down"
     );
+}
+
+/// `serve --cluster` with no Redis there: one line naming the address and the OS's reason.
+#[test]
+fn an_unreachable_redis_is_named_with_the_os_reason() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let missing = std::env::temp_dir().join(format!(
+        "plainsock-no-redis-{}/redis.sock",
+        std::process::id()
+    ));
+    let cases = [
+        (
+            format!("redis://127.0.0.1:{port}"),
+            format!("cannot reach Redis at redis://127.0.0.1:{port}: "),
+            "connection refused",
+        ),
+        (
+            format!("redis+unix://{}", missing.display()),
+            format!("cannot reach Redis at redis+unix://{}: ", missing.display()),
+            "no such file or directory",
+        ),
+    ];
+    for (url, named, reason) in cases {
+        let out = plainsock()
+            .args([
+                "serve",
+                "--tcp",
+                "127.0.0.1:0",
+                "--udp",
+                "off",
+                "--ws",
+                "off",
+            ])
+            .args(["--cluster", &url])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}: should fail");
+        assert!(stderr.contains(&named), "{url}: {stderr}");
+        assert!(stderr.to_lowercase().contains(reason), "{url}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{url}: one line, got {stderr}");
+        assert!(out.stdout.is_empty(), "{url}: no listener was announced");
+    }
+}
+
+/// With a Redis that answers, `serve --cluster` starts.
+#[test]
+fn serve_starts_when_redis_answers() {
+    let redis = common::redis::RedisServer::start();
+    let mut child = plainsock()
+        .args([
+            "serve",
+            "--tcp",
+            "127.0.0.1:0",
+            "--udp",
+            "off",
+            "--ws",
+            "off",
+        ])
+        .args(["--cluster", &redis.url(), "--room", "cli-test", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(child.stdout.take().unwrap());
+    let _running = Running(child);
+    loop {
+        let line = lines
+            .recv_timeout(PATIENCE)
+            .expect("serve prints its listeners");
+        if line.trim_start().starts_with("tcp ") {
+            break;
+        }
+    }
 }

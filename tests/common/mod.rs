@@ -2,6 +2,8 @@
 //! every read has a timeout, so no test can hang.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use plainsock::{Server, ServerConfig};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
