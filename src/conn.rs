@@ -2,7 +2,7 @@
 //! connection (with panics contained), the member cap (`--max-conns`), and the registry of live
 //! connection threads that shutdown closes and waits for.
 //!
-//! Transports (`tcp`, `web`) are handed a [`Context`] and a socket; they know the room (`hub`)
+//! Transports (`tcp`, `web`) are handed a `Context` and a socket; they know the room (`hub`)
 //! and this module, not each other. `server` only wires them together.
 
 use crate::config::ServerConfig;
