@@ -201,6 +201,11 @@ impl LineReader {
                 return Err(LineError::TooLong);
             }
             if self.eof {
+                // A last line without its `\n` has no `\r` to make room for: `max` bytes at most,
+                // like every other line.
+                if self.buf.len() > self.max {
+                    return Err(LineError::TooLong);
+                }
                 self.scanned = 0;
                 return Ok((!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf)));
             }
@@ -268,6 +273,21 @@ mod tests {
         long.push(b'\n');
         for step in [1, 4096] {
             assert_eq!(lines(&long, step, 8).unwrap_err(), "TooLong after 0 lines");
+        }
+    }
+
+    #[test]
+    fn a_last_line_without_newline_may_not_be_one_byte_over_either() {
+        for step in [1, 4096] {
+            assert_eq!(
+                lines(&[b'a'; 9], step, 8).unwrap_err(),
+                "TooLong after 0 lines"
+            );
+            assert_eq!(lines(&[b'a'; 8], step, 8).unwrap(), vec![vec![b'a'; 8]]);
+            // `\r` is not a line ending on its own: at EOF it counts as a byte of the line.
+            let mut cr = vec![b'a'; 8];
+            cr.push(b'\r');
+            assert_eq!(lines(&cr, step, 8).unwrap_err(), "TooLong after 0 lines");
         }
     }
 
