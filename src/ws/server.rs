@@ -84,15 +84,15 @@ pub fn accept(stream: TcpStream, config: &Config) -> Result<WebSocket<TcpStream>
 }
 
 impl PendingUpgrade {
-    /// The request path without its query, for routing (`/ws`, `/chat`).
+    /// The request path without its query, for routing (`/ws`, `/chat`); also for an
+    /// absolute-form target (`http://host/ws`, RFC 9112 §3.2.2).
     pub fn path(&self) -> &str {
-        let target = self.request.target.as_str();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        self.request.path()
     }
 
     /// The query after `?`, if any.
     pub fn query(&self) -> Option<&str> {
-        self.request.target.split_once('?').map(|(_, query)| query)
+        self.request.query()
     }
 
     /// The `Origin` header a browser sends (RFC 6455 §10.2): check it to refuse other sites.
