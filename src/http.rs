@@ -263,9 +263,36 @@ fn not_a_status_line(line: &[u8]) -> HttpError {
     ))
 }
 
+/// Does a byte stream starting with `first` look like TLS? A TLS record starts with content
+/// type 22 (handshake), then version 3.x (RFC 8446 §5.1): no text protocol starts with 0x16.
+pub fn is_tls_start(first: u8) -> bool {
+    first == 0x16
+}
+
+/// Is `line` (without its CRLF) an HTTP request line, `METHOD TARGET HTTP/d.d` (RFC 9112 §3)?
+/// For ports that speak another text protocol and must not take a browser's request as
+/// their own input. Strict, so a person's sentence is not mistaken for one: an upper-case
+/// method, a target in one of the four forms of RFC 9112 §3.2 (`/path`, `http://...`,
+/// `host:port` for CONNECT, `*`), and the version last.
+pub fn is_request_line(line: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let [method, target, version] = parts.as_slice() else {
+        return false;
+    };
+    let method_ok =
+        !method.is_empty() && method.iter().all(|b| b.is_ascii_uppercase() || *b == b'-');
+    let target_ok = target.starts_with(b"/")
+        || *target == b"*"
+        || target.windows(3).any(|w| w == b"://")
+        || (*method == b"CONNECT" && target.contains(&b':'));
+    let version_ok = matches!(version,
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit());
+    method_ok && target_ok && version_ok
+}
+
 fn not_http(seen: &[u8]) -> HttpError {
-    // A TLS record starts with content type 22 (handshake), version 3.x (RFC 8446 §5.1).
-    if seen.first() == Some(&0x16) {
+    if seen.first().copied().is_some_and(is_tls_start) {
         bad_request(
             "not HTTP: this looks like a TLS ClientHello (https:// or wss://?); use http:// or ws://",
         )
@@ -522,15 +549,7 @@ fn read_head_until(
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // Linux reports an expired read timeout as WouldBlock.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(timed_out());
-            }
+            Err(e) if is_timeout(&e) => return Err(timed_out()),
             Err(e) => return Err(HeadError::Io(e)),
         };
         let done = parser
@@ -545,6 +564,14 @@ fn read_head_until(
             )));
         }
     }
+}
+
+/// Did a read fail because its timeout passed? (Linux reports that as `WouldBlock`.)
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Reads and parses a request head within `timeout`; returns it with the leftover bytes.
@@ -965,6 +992,33 @@ mod tests {
         assert!(parse_request(&ok).is_ok());
         head.extend_from_slice(b"a: b\r\n\r\n");
         assert_eq!(parse_request(&head).unwrap_err().status, 431);
+    }
+
+    #[test]
+    fn request_lines_are_told_from_chat_lines() {
+        for line in [
+            "GET / HTTP/1.1",
+            "POST /login HTTP/1.1",
+            "GET http://example.com/ws HTTP/1.1",
+            "CONNECT example.com:443 HTTP/1.1",
+            "OPTIONS * HTTP/1.1",
+            "PRI * HTTP/2.0",
+            "M-SEARCH * HTTP/1.1",
+        ] {
+            assert!(is_request_line(line.as_bytes()), "{line}");
+        }
+        for line in [
+            "hello",
+            "I love HTTP/1.1",
+            "WOW so HTTP/1.1",
+            "get / HTTP/1.1",
+            "GET / HTTP/1.1 please",
+            "GET /",
+            "GET / HTTP/1",
+            "",
+        ] {
+            assert!(!is_request_line(line.as_bytes()), "{line}");
+        }
     }
 
     #[test]

@@ -151,6 +151,8 @@ impl Drop for Registered<'_> {
 /// What every transport thread can reach.
 pub(crate) struct Context {
     pub config: ServerConfig,
+    /// The HTTP + WebSocket listener's real address, for hints that point to the web page.
+    pub ws_addr: Option<SocketAddr>,
     pub hub: Hub,
     pub slots: Arc<Slots>,
     pub connections: Connections,
@@ -366,6 +368,7 @@ impl Server {
         let (hub, hub_thread) = Hub::start(&config, log).map_err(internal)?;
         let ctx = Arc::new(Context {
             slots: Slots::new(config.max_conns),
+            ws_addr: ws.as_ref().and_then(|l| l.local_addr().ok()),
             config,
             hub,
             connections: Connections::default(),

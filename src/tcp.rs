@@ -5,6 +5,7 @@
 //! hub's writer lanes write to the same socket through a shared `Arc<TcpStream>` (`&TcpStream` is
 //! `Read + Write`), so a member costs one thread and one file descriptor.
 
+use crate::http;
 use crate::hub::{Farewell, Outgoing, Outlet, Transport};
 use crate::server::{Context, Log, accept_loop, spawn_connection};
 use crate::writer::write_all_vectored;
@@ -13,7 +14,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the TCP chat port answers when the room is full.
 pub const SERVER_FULL: &[u8] = b"* server full\n";
@@ -90,7 +91,20 @@ pub(crate) fn refuse(stream: &TcpStream) {
     let _ = (&*stream).write_all(SERVER_FULL);
 }
 
+/// How long a new connection may stay silent before it joins the room. A person in `nc` has
+/// not typed anything yet, so after this pause (too short to notice) the welcome comes; a
+/// browser, `curl` or a WebSocket client on the wrong port has sent its request line by then.
+pub const FIRST_LINE_WAIT: Duration = Duration::from_millis(100);
+
 /// Serves one TCP chat member until it leaves (runs on the connection's own thread).
+///
+/// Cross-protocol safety: a browser can be made to open `http://HOST:7000/` (cookies
+/// included), and a WebSocket client can be pointed at the wrong port. Their first line is an
+/// HTTP request line, so before the connection joins the room its first line is looked at
+/// ([`sniff`]): HTTP or TLS is answered with a plain `400` that says where the web page is,
+/// and closed; not one header line reaches the room or its history. A connection silent for
+/// [`FIRST_LINE_WAIT`] joins at once and its first line is still checked when it comes (a
+/// slow HTTP client is then closed with a notice; nothing is broadcast either).
 pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context>) {
     let Some(_slot) = ctx.slots.try_take() else {
         return refuse(stream);
@@ -99,12 +113,30 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     // segment (Nagle's algorithm).
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(ctx.config.write_timeout));
+    let mut lines = LineReader::new(ctx.config.max_line);
+    let mut next = match sniff(stream, &mut lines, ctx.config.handshake_timeout) {
+        Sniffed::Http => {
+            ctx.log.line(format_args!(
+                "tcp {peer}: HTTP or TLS on the chat port; answered 400"
+            ));
+            return answer_http(stream, ctx);
+        }
+        Sniffed::Silent => None,
+        Sniffed::First(first) => Some(first),
+    };
     let member = ctx
         .hub
         .join(Transport::Tcp, peer, Arc::new(TcpOutlet(stream.clone())));
-    let mut lines = LineReader::new(ctx.config.max_line);
+    let mut first = true;
     loop {
-        match lines.next_line(&mut &**stream) {
+        let line = next
+            .take()
+            .unwrap_or_else(|| lines.next_line(&mut &**stream));
+        match line {
+            Ok(Some(line)) if first && http::is_request_line(&line) => {
+                member.kick(&format!("error: {}; closing", web_page_hint(stream, ctx)));
+                break;
+            }
             Ok(Some(line)) => match String::from_utf8(line) {
                 Ok(text) if ctx.config.fault_injection && text == "/panic" => {
                     panic!("fault injection: /panic from {peer}")
@@ -123,7 +155,85 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
             }
             Err(LineError::Io(_)) => break,
         }
+        first = false;
     }
+}
+
+/// What a new connection sent before it joined.
+enum Sniffed {
+    /// An HTTP request line or a TLS record: not a chat client.
+    Http,
+    /// Nothing within [`FIRST_LINE_WAIT`] (or only part of a line within the handshake
+    /// timeout; the part waits in the line reader).
+    Silent,
+    /// Its first line, or why there is none: handled as the member's first input.
+    First(Result<Option<Vec<u8>>, LineError>),
+}
+
+/// Looks at what a new connection sends at once, without joining it to the room. If bytes
+/// come within [`FIRST_LINE_WAIT`], its whole first line is read (within `timeout`, as an
+/// HTTP head would be) before deciding; a silent connection is not kept waiting longer.
+fn sniff(stream: &TcpStream, lines: &mut LineReader, timeout: Duration) -> Sniffed {
+    if stream.set_read_timeout(Some(FIRST_LINE_WAIT)).is_err() {
+        return Sniffed::Silent;
+    }
+    let mut first = [0u8; 1];
+    let sniffed = match stream.peek(&mut first) {
+        Ok(1) if http::is_tls_start(first[0]) => Sniffed::Http,
+        Ok(1) => {
+            let mut before_deadline = Deadline(stream, Instant::now() + timeout);
+            match lines.next_line(&mut before_deadline) {
+                Ok(Some(line)) if http::is_request_line(&line) => Sniffed::Http,
+                Err(LineError::Io(e)) if http::is_timeout(&e) => Sniffed::Silent,
+                other => Sniffed::First(other),
+            }
+        }
+        // Nothing yet, the end of the stream, or an error: the chat loop sees them again.
+        _ => Sniffed::Silent,
+    };
+    // A member waits for lines as long as it likes.
+    let _ = stream.set_read_timeout(None);
+    sniffed
+}
+
+/// Reads that give up at a deadline: the read timeout is what is left before it.
+struct Deadline<'a>(&'a TcpStream, Instant);
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.1.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.0.set_read_timeout(Some(left))?;
+        (&mut &*self.0).read(buf)
+    }
+}
+
+/// The answer to HTTP on the chat port: a minimal `400` that browsers and `curl` show, then a
+/// close that lets them read it (the rest of the request is drained unread).
+fn answer_http(stream: &TcpStream, ctx: &Context) {
+    let body = format!("{}\n", web_page_hint(stream, ctx));
+    let text = [("Content-Type", "text/plain; charset=utf-8")];
+    let _ = http::write_response(&mut &*stream, 400, &text, body.as_bytes());
+    http::close_after_response(stream);
+}
+
+/// `this is the TCP chat port; the web page is at http://HOST:WSPORT/`, with the address the
+/// client reached this port at when the web listener listens on every address.
+fn web_page_hint(stream: &TcpStream, ctx: &Context) -> String {
+    let Some(web) = ctx.ws_addr else {
+        return "this is the TCP chat port (a line protocol, for nc); this server has no web page"
+            .to_string();
+    };
+    let ip = match stream.local_addr() {
+        Ok(local) if web.ip().is_unspecified() => local.ip(),
+        _ => web.ip(),
+    };
+    format!(
+        "this is the TCP chat port; the web page is at http://{}/",
+        SocketAddr::new(ip, web.port())
+    )
 }
 
 /// The hub's way to write to a TCP member: lines, each with its `\n`.

@@ -180,7 +180,7 @@ fn chat_member(
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             // The library has answered the Close; the connection is over.
             Ok(Message::Close(_)) => break,
-            Err(Error::Io(e)) if is_timeout(&e) => {
+            Err(Error::Io(e)) if http::is_timeout(&e) => {
                 if pinged {
                     // RFC 6455 §5.5.2: a ping unanswered for pong_timeout: the peer is gone.
                     let _ = writer.shutdown();
@@ -200,13 +200,6 @@ fn chat_member(
             let _ = stream.set_read_timeout(Some(ctx.config.ping_interval));
         }
     }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// The hub's way to write to a WebSocket member: each line is one text frame, encoded once
