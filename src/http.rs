@@ -731,19 +731,30 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// Closing a socket with unread input makes the kernel send RST, which can discard our
 /// response before the client reads it (e.g. a 431 while the client still sends headers).
 /// So: send FIN, then read and drop what still arrives, briefly, then close.
-pub fn close_after_response(mut stream: &TcpStream) {
+pub fn close_after_response(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + LINGER;
-    let mut sink = [0u8; 4096];
+    drain(stream, LINGER, LINGER_BYTES, LINGER);
+}
+
+/// Reads and drops what the peer still sends until it closes, `time` has passed, `bytes`
+/// have arrived, or nothing came for `quiet`: the second half of a graceful close, after our
+/// FIN (`Shutdown::Write`).
+pub fn drain(mut stream: &TcpStream, time: Duration, bytes: usize, quiet: Duration) {
+    let deadline = Instant::now() + time;
+    let mut sink = [0u8; 16 * 1024];
     let mut drained = 0;
-    while drained < LINGER_BYTES {
-        let left = deadline.saturating_duration_since(Instant::now());
+    while drained < bytes {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(quiet);
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             break;
         }
         match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => drained += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
 }

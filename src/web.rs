@@ -182,7 +182,16 @@ fn chat_member(
             Ok(Message::Close(_)) => break,
             Err(Error::Io(e)) if http::is_timeout(&e) => {
                 if pinged {
-                    // RFC 6455 §5.5.2: a ping unanswered for pong_timeout: the peer is gone.
+                    // RFC 6455 §5.5.2: a ping unanswered for pong_timeout: the peer is gone, or
+                    // so slow it may as well be. Tell it why, if it still reads (1001: going
+                    // away), without waiting on a full send buffer, then end the connection.
+                    let pong_timeout = ctx.config.pong_timeout;
+                    ctx.log.line(format_args!(
+                        "ws {peer}: dropped: no pong within {pong_timeout:?}"
+                    ));
+                    let _ = stream.set_write_timeout(Some(Duration::from_millis(1)));
+                    let why = format!("dropped: no pong within {pong_timeout:?}");
+                    let _ = writer.close(1001, truncate(&why, 123));
                     let _ = writer.shutdown();
                     break;
                 }
