@@ -21,6 +21,34 @@ pub const SERVER_FULL: &[u8] = b"* server full\n";
 
 /// A thread-per-connection TCP server, the plain way: one listening socket (one port), an accept
 /// loop, and for every client its own socket and its own named thread running `handler`.
+///
+/// A line echo server and one client:
+///
+/// ```
+/// use plainsock::tcp::TcpServer;
+/// use std::io::{BufRead, BufReader, Write};
+/// use std::net::TcpStream;
+///
+/// let server = TcpServer::start("127.0.0.1:0", |stream: TcpStream, _peer| {
+///     // This client's own thread: echo each line until it closes.
+///     let mut lines = BufReader::new(&stream);
+///     let mut line = String::new();
+///     while lines.read_line(&mut line).unwrap_or(0) > 0 {
+///         let _ = (&stream).write_all(line.as_bytes());
+///         line.clear();
+///     }
+/// })?;
+///
+/// let mut client = TcpStream::connect(server.local_addr())?;
+/// # client.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+/// client.write_all(b"hello\n")?;
+/// let mut answer = String::new();
+/// BufReader::new(&client).read_line(&mut answer)?;
+/// assert_eq!(answer, "hello\n");
+/// drop(client); // its thread sees the end of the stream and ends
+/// server.shutdown();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TcpServer {
     addr: SocketAddr,
     stopping: Arc<AtomicBool>,

@@ -13,6 +13,30 @@ use crate::url::{Scheme, Url};
 const EXCERPT: usize = 200;
 
 /// Connects to a `ws://` URL with the default [`Config`] and no subprotocol.
+///
+/// ```
+/// use plainsock::ws::{self, Message};
+/// use std::net::TcpListener;
+///
+/// // A server that greets each client with one message.
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = std::thread::spawn(move || -> Result<(), ws::Error> {
+///     let (stream, _) = listener.accept()?;
+/// #   stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+///     let mut socket = ws::server::accept(stream, &ws::Config::default())?;
+///     socket.send(Message::Text("welcome".into()))
+/// });
+///
+/// let mut socket = ws::client::connect(&format!("ws://{addr}/chat"))?;
+/// # socket.get_ref().set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+/// assert_eq!(socket.read()?, Message::Text("welcome".into()));
+/// server.join().expect("server thread")?;
+///
+/// // A refusal is an error that says why.
+/// assert!(matches!(ws::client::connect("wss://example.com/"), Err(ws::Error::Url(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
     connect_with(url, Config::default(), &[]).map(|(ws, _)| ws)
 }

@@ -18,7 +18,25 @@
 //! ```
 //!
 //! Everything here works on byte slices, so the RFC's examples are unit tests
-//! with no network.
+//! with no network:
+//!
+//! ```
+//! use plainsock::ws::frame::{FrameHeader, Opcode, encode};
+//!
+//! // RFC 6455 §5.7: a single-frame unmasked text message.
+//! let mut wire = Vec::new();
+//! encode(true, Opcode::Text, None, b"Hello", &mut wire);
+//! assert_eq!(wire, [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+//!
+//! // Parsing it back: the header, and where the payload starts.
+//! let (header, len) = FrameHeader::parse(&wire)?.expect("a whole header");
+//! assert_eq!((header.fin, header.opcode, header.payload_len, len), (true, Opcode::Text, 5, 2));
+//! // One byte is not a header yet: wait for more.
+//! assert_eq!(FrameHeader::parse(&wire[..1])?, None);
+//! // A reserved bit breaks the protocol: close code 1002.
+//! assert_eq!(FrameHeader::parse(&[0xC1]).map(|_| ()).unwrap_err().code, 1002);
+//! # Ok::<(), plainsock::ws::ProtocolError>(())
+//! ```
 
 use super::error::ProtocolError;
 use super::mask::apply_mask;

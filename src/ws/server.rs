@@ -79,6 +79,38 @@ pub fn refuse(stream: &TcpStream, err: HttpError) -> Error {
 }
 
 /// Reads the request and accepts it without a subprotocol: the whole server handshake.
+///
+/// An echo server for one client:
+///
+/// ```
+/// use plainsock::ws::{self, Message};
+/// use std::net::TcpListener;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let url = format!("ws://{}/", listener.local_addr()?);
+/// let server = std::thread::spawn(move || -> Result<(), ws::Error> {
+///     let (stream, _) = listener.accept()?;
+/// #   stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+///     let mut socket = ws::server::accept(stream, &ws::Config::default())?;
+///     loop {
+///         match socket.read()? {
+///             // `read` answers Pings and echoes the Close itself.
+///             Message::Close(_) => return Ok(()),
+///             message @ (Message::Text(_) | Message::Binary(_)) => socket.send(message)?,
+///             _ => {}
+///         }
+///     }
+/// });
+///
+/// let mut client = ws::client::connect(&url)?;
+/// # client.get_ref().set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+/// client.send(Message::Text("hello".into()))?;
+/// assert_eq!(client.read()?, Message::Text("hello".into()));
+/// client.close(1000, "done")?;
+/// assert!(matches!(client.read()?, Message::Close(Some(frame)) if frame.code == 1000));
+/// server.join().expect("server thread")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn accept(stream: TcpStream, config: &Config) -> Result<WebSocket<TcpStream>, Error> {
     read_upgrade(stream, config)?.accept(None)
 }

@@ -16,6 +16,23 @@ use super::{Config, Role};
 use crate::http;
 
 /// One WebSocket connection after the opening handshake.
+///
+/// It works over any blocking `Read + Write`, so here over bytes in memory: the server reads
+/// the RFC's masked "Hello" (passed as bytes read past the handshake) and answers unmasked.
+///
+/// ```
+/// use plainsock::ws::{Config, Message, Role, WebSocket};
+/// use std::io::Cursor;
+///
+/// // RFC 6455 §5.7: a single-frame masked text message, "Hello".
+/// let hello = vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+/// let mut ws = WebSocket::from_parts(Cursor::new(Vec::new()), Role::Server, hello, Config::default());
+/// assert_eq!(ws.read()?, Message::Text("Hello".into()));
+/// ws.send(Message::Text("Hi".into()))?;
+/// // What went to the peer: one frame, FIN + text, 2 bytes, not masked (RFC 6455 §5.1).
+/// assert_eq!(ws.get_ref().get_ref(), &[0x81, 0x02, b'H', b'i']);
+/// # Ok::<(), plainsock::ws::Error>(())
+/// ```
 pub struct WebSocket<S> {
     stream: S,
     receiver: Receiver,
