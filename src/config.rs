@@ -39,6 +39,10 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Largest HTTP request head in bytes (`--max-head`); larger gets 431.
     pub max_head: usize,
+    /// A new TCP chat connection that sends nothing for this long joins the room; one that
+    /// sends at once is checked for HTTP first (see `tcp::serve`). Zero: join at once (the
+    /// first line is still checked, but an HTTP client then sees the welcome first).
+    pub first_line_wait: Duration,
     /// Extra page origins allowed to open `/ws` besides the server's own (`--allow-origin`).
     pub allow_origins: Vec<String>,
     /// Writer threads that send to all members (`--writers`).
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             pong_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             max_head: 8 * 1024,
+            first_line_wait: Duration::from_millis(100),
             allow_origins: Vec::new(),
             writers: 4,
             quiet: false,

@@ -5,6 +5,7 @@
 //! hub's writer lanes write to the same socket through a shared `Arc<TcpStream>` (`&TcpStream` is
 //! `Read + Write`), so a member costs one thread and one file descriptor.
 
+use crate::config::ServerConfig;
 use crate::http;
 use crate::hub::{Farewell, Outgoing, Outlet, Transport};
 use crate::server::{Context, Log, accept_loop, spawn_connection};
@@ -119,20 +120,18 @@ pub(crate) fn refuse(stream: &TcpStream) {
     let _ = (&*stream).write_all(SERVER_FULL);
 }
 
-/// How long a new connection may stay silent before it joins the room. A person in `nc` has
-/// not typed anything yet, so after this pause (too short to notice) the welcome comes; a
-/// browser, `curl` or a WebSocket client on the wrong port has sent its request line by then.
-pub const FIRST_LINE_WAIT: Duration = Duration::from_millis(100);
-
 /// Serves one TCP chat member until it leaves (runs on the connection's own thread).
 ///
 /// Cross-protocol safety: a browser can be made to open `http://HOST:7000/` (cookies
 /// included), and a WebSocket client can be pointed at the wrong port. Their first line is an
 /// HTTP request line, so before the connection joins the room its first line is looked at
 /// ([`sniff`]): HTTP or TLS is answered with a plain `400` that says where the web page is,
-/// and closed; not one header line reaches the room or its history. A connection silent for
-/// [`FIRST_LINE_WAIT`] joins at once and its first line is still checked when it comes (a
-/// slow HTTP client is then closed with a notice; nothing is broadcast either).
+/// and closed; not one header line reaches the room or its history.
+///
+/// Waiting costs an `nc` user nothing they notice: a person has not typed yet, so a connection
+/// silent for `first_line_wait` (100 ms) joins then, and its first line is still checked when
+/// it comes (an HTTP client slower than that is closed with a notice; nothing is broadcast
+/// either). A browser, `curl` or a WebSocket client sends its request line at once.
 pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context>) {
     let Some(_slot) = ctx.slots.try_take() else {
         return refuse(stream);
@@ -142,7 +141,7 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(ctx.config.write_timeout));
     let mut lines = LineReader::new(ctx.config.max_line);
-    let mut next = match sniff(stream, &mut lines, ctx.config.handshake_timeout) {
+    let mut next = match sniff(stream, &mut lines, &ctx.config) {
         Sniffed::Http => {
             ctx.log.line(format_args!(
                 "tcp {peer}: HTTP or TLS on the chat port; answered 400"
@@ -191,7 +190,7 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
 enum Sniffed {
     /// An HTTP request line or a TLS record: not a chat client.
     Http,
-    /// Nothing within [`FIRST_LINE_WAIT`] (or only part of a line within the handshake
+    /// Nothing within `first_line_wait` (or only part of a line within the handshake
     /// timeout; the part waits in the line reader).
     Silent,
     /// Its first line, or why there is none: handled as the member's first input.
@@ -199,17 +198,19 @@ enum Sniffed {
 }
 
 /// Looks at what a new connection sends at once, without joining it to the room. If bytes
-/// come within [`FIRST_LINE_WAIT`], its whole first line is read (within `timeout`, as an
-/// HTTP head would be) before deciding; a silent connection is not kept waiting longer.
-fn sniff(stream: &TcpStream, lines: &mut LineReader, timeout: Duration) -> Sniffed {
-    if stream.set_read_timeout(Some(FIRST_LINE_WAIT)).is_err() {
+/// come within `first_line_wait`, its whole first line is read (within the handshake timeout,
+/// as an HTTP head would be) before deciding; a silent connection is not kept waiting longer.
+fn sniff(stream: &TcpStream, lines: &mut LineReader, config: &ServerConfig) -> Sniffed {
+    let wait = Some(config.first_line_wait).filter(|w| !w.is_zero());
+    if wait.is_none() || stream.set_read_timeout(wait).is_err() {
         return Sniffed::Silent;
     }
     let mut first = [0u8; 1];
     let sniffed = match stream.peek(&mut first) {
         Ok(1) if http::is_tls_start(first[0]) => Sniffed::Http,
         Ok(1) => {
-            let mut before_deadline = Deadline(stream, Instant::now() + timeout);
+            let deadline = Instant::now() + config.handshake_timeout;
+            let mut before_deadline = Deadline(stream, deadline);
             match lines.next_line(&mut before_deadline) {
                 Ok(Some(line)) if http::is_request_line(&line) => Sniffed::Http,
                 Err(LineError::Io(e)) if http::is_timeout(&e) => Sniffed::Silent,

@@ -3,7 +3,7 @@
 mod common;
 mod hostile;
 
-use common::{PATIENCE, TcpChat, eventually, server};
+use common::{PATIENCE, TcpChat, WsChat, eventually, server};
 use hostile::read_to_close;
 use plainsock::tcp::TcpServer;
 use std::collections::HashSet;
@@ -301,23 +301,30 @@ fn a_big_room_hears_one_summary_of_joins_and_leaves_instead_of_each() {
     first.expect(&format!("{}: still fine", first.nick));
 }
 
-/// A member alone in the room, past its own join notice.
-fn witness(server: &plainsock::Server) -> TcpChat {
-    let mut witness = TcpChat::join(server);
+/// A server whose chat port waits long enough for a client's first line that no scheduling
+/// delay on a busy machine can make the client late (the default is 100 ms).
+fn patient_server() -> plainsock::Server {
+    server(|c| c.first_line_wait = Duration::from_secs(2))
+}
+
+/// A member alone in the room, past its own join notice (over WebSocket: a silent TCP member
+/// would wait out the first-line wait).
+fn witness(server: &plainsock::Server) -> WsChat {
+    let mut witness = WsChat::join(server);
     witness.expect(&format!("* {} joined (1 online)", witness.nick));
     witness
 }
 
 /// A witness says a fresh line and reads it back: whatever arrives before it is returned, so
 /// a test can check that nothing of an attack reached the room.
-fn lines_before_own(witness: &mut TcpChat, n: usize) -> Vec<String> {
+fn lines_before_own(witness: &mut WsChat, n: usize) -> Vec<String> {
     witness.send(&format!("witness line {n}"));
     witness.expect(&format!("{}: witness line {n}", witness.nick))
 }
 
 #[test]
 fn an_http_request_on_the_chat_port_gets_400_and_reaches_nobody() {
-    let server = server(|_| {});
+    let server = patient_server();
     let mut witness = witness(&server);
     let tcp = server.tcp_addr().unwrap();
     let web = server.ws_addr().unwrap();
@@ -351,7 +358,7 @@ fn an_http_request_on_the_chat_port_gets_400_and_reaches_nobody() {
     // Nothing of either request reached the room: not a line, not a join.
     assert_eq!(lines_before_own(&mut witness, 1), Vec::<String>::new());
     // Nor the history a newcomer is shown.
-    let mut newcomer = TcpChat::join(&server);
+    let mut newcomer = WsChat::join(&server);
     let shown = newcomer.expect(&format!("{}: witness line 1", witness.nick));
     assert!(
         shown
@@ -364,7 +371,7 @@ fn an_http_request_on_the_chat_port_gets_400_and_reaches_nobody() {
 
 #[test]
 fn a_tls_client_hello_on_the_chat_port_is_refused_before_joining() {
-    let server = server(|_| {});
+    let server = patient_server();
     let mut witness = witness(&server);
     let mut client = TcpStream::connect(server.tcp_addr().unwrap()).unwrap();
     client.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -381,7 +388,7 @@ fn a_tls_client_hello_on_the_chat_port_is_refused_before_joining() {
 
 #[test]
 fn a_websocket_client_on_the_chat_port_fails_at_once_saying_where_the_page_is() {
-    let server = server(|_| {});
+    let server = patient_server();
     let mut witness = witness(&server);
     let url = format!("ws://{}/ws", server.tcp_addr().unwrap());
     let err = plainsock::ws::client::connect(&url)
@@ -402,7 +409,7 @@ fn a_request_line_after_the_welcome_is_not_broadcast_either() {
     // A client slower than the first-line wait joins first; its request line still never
     // reaches the room.
     let server = server(|_| {});
-    let mut witness = TcpChat::join(&server);
+    let mut witness = witness(&server);
     let mut late = TcpChat::join(&server);
     witness.expect(&format!("* {} joined (2 online)", late.nick));
     late.send("GET / HTTP/1.1");
