@@ -160,7 +160,10 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
             .take()
             .unwrap_or_else(|| lines.next_line(&mut &**stream));
         match line {
-            Ok(Some(line)) if first && http::is_request_line(&line) => {
+            Ok(Some(line)) if first && is_http_or_tls(&line) => {
+                ctx.log.line(format_args!(
+                    "tcp {peer}: HTTP or TLS on the chat port after the welcome; closed"
+                ));
                 member.kick(&format!("error: {}; closing", web_page_hint(stream, ctx)));
                 break;
             }
@@ -207,12 +210,13 @@ fn sniff(stream: &TcpStream, lines: &mut LineReader, config: &ServerConfig) -> S
     }
     let mut first = [0u8; 1];
     let sniffed = match stream.peek(&mut first) {
+        // No need to wait for the end of a line that may never come.
         Ok(1) if http::is_tls_start(first[0]) => Sniffed::Http,
         Ok(1) => {
             let deadline = Instant::now() + config.handshake_timeout;
             let mut before_deadline = Deadline(stream, deadline);
             match lines.next_line(&mut before_deadline) {
-                Ok(Some(line)) if http::is_request_line(&line) => Sniffed::Http,
+                Ok(Some(line)) if is_http_or_tls(&line) => Sniffed::Http,
                 Err(LineError::Io(e)) if http::is_timeout(&e) => Sniffed::Silent,
                 other => Sniffed::First(other),
             }
@@ -223,6 +227,11 @@ fn sniff(stream: &TcpStream, lines: &mut LineReader, config: &ServerConfig) -> S
     // A member waits for lines as long as it likes.
     let _ = stream.set_read_timeout(None);
     sniffed
+}
+
+/// A first line no chat client sends: an HTTP request line, or the start of a TLS record.
+fn is_http_or_tls(line: &[u8]) -> bool {
+    http::is_request_line(line) || line.first().copied().is_some_and(http::is_tls_start)
 }
 
 /// Reads that give up at a deadline: the read timeout is what is left before it.

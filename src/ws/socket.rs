@@ -58,7 +58,10 @@ impl<S: Read + Write + 'static> WebSocket<S> {
     /// waiting for our answers never waits forever.
     ///
     /// After a Close: `Err(Error::Closed)` with the peer's code and reason.
-    /// After we failed the connection: `Err(Error::Protocol)` again, at once.
+    /// When the peer breaks a rule or a limit, we fail the connection: our Close goes out,
+    /// then FIN, and over TCP the peer's remaining input is read and dropped (within
+    /// [`FAIL_LINGER`]) so it reads our code; then `Err(Error::Protocol)`, and again, at once,
+    /// on every later call.
     pub fn read(&mut self) -> Result<Message, Error> {
         self.state.check()?;
         let sender = &mut self.sender;
