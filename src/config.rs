@@ -86,13 +86,15 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Every listener on `127.0.0.1:0` (a free port each), logs off: what tests want.
+    /// Every listener on `127.0.0.1:0` (a free port each), logs off, and no first-line wait
+    /// (tests join a thousand silent TCP members one after another): what tests want.
     pub fn ephemeral() -> Self {
         ServerConfig {
             tcp: Some("127.0.0.1:0".into()),
             udp: Some("127.0.0.1:0".into()),
             ws: Some("127.0.0.1:0".into()),
             quiet: true,
+            first_line_wait: Duration::ZERO,
             ..ServerConfig::default()
         }
     }

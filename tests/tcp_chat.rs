@@ -302,7 +302,8 @@ fn a_big_room_hears_one_summary_of_joins_and_leaves_instead_of_each() {
 }
 
 /// A server whose chat port waits long enough for a client's first line that no scheduling
-/// delay on a busy machine can make the client late (the default is 100 ms).
+/// delay on a busy machine can make the client late (the default is 100 ms; the other tests
+/// wait none, see `ServerConfig::ephemeral`).
 fn patient_server() -> plainsock::Server {
     server(|c| c.first_line_wait = Duration::from_secs(2))
 }
@@ -406,9 +407,9 @@ fn a_websocket_client_on_the_chat_port_fails_at_once_saying_where_the_page_is() 
 
 #[test]
 fn a_request_line_after_the_welcome_is_not_broadcast_either() {
-    // A client slower than the first-line wait joins first; its request line still never
-    // reaches the room.
-    let server = server(|_| {});
+    // A client slower than the first-line wait (the default, 100 ms) joins first; its request
+    // line still never reaches the room.
+    let server = server(|c| c.first_line_wait = Duration::from_millis(100));
     let mut witness = witness(&server);
     let mut late = TcpChat::join(&server);
     witness.expect(&format!("* {} joined (2 online)", late.nick));
@@ -423,8 +424,9 @@ fn a_request_line_after_the_welcome_is_not_broadcast_either() {
 
 #[test]
 fn a_first_line_sent_at_once_is_said_after_the_welcome() {
-    // `printf 'hello\n' | nc HOST 7000`: the line is there before the welcome goes out.
-    let server = server(|_| {});
+    // `printf 'hello\n' | nc HOST 7000`: the line is read (and found not to be HTTP) before
+    // the member joins; it still comes after the welcome.
+    let server = patient_server();
     let mut piped = TcpChat::connect(server.tcp_addr().unwrap());
     piped.send("GET me a coffee");
     piped.nick = common::nick_from_welcome(&piped.line());
