@@ -1,7 +1,9 @@
 //! TCP client: lines from stdin go to the server; whatever it sends back goes to stdout.
 //!
 //! Run:  cargo run --example tcp_client 127.0.0.1:7100     (against tcp_echo_server)
-//! Talk: nc -l 127.0.0.1 7100     (start this first: nc plays the server, type replies there)
+//! Talk: nc -N -l 127.0.0.1 7100  (start this first: nc plays the server, type replies there;
+//!                                Ctrl-D there sends its FIN, which ends this client — Debian's
+//!                                nc sends no FIN without -N)
 //!
 //! Ctrl-D ends stdin: the client sends FIN, then waits for the server's FIN before exiting.
 

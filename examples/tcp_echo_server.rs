@@ -1,7 +1,8 @@
 //! TCP echo server: every byte a client sends comes straight back to it.
 //!
 //! Run:  cargo run --example tcp_echo_server [ADDR]     (ADDR defaults to 127.0.0.1:7100)
-//! Talk: nc 127.0.0.1 7100     (type lines, see them echoed; Ctrl-D sends FIN and ends it)
+//! Talk: nc -N 127.0.0.1 7100  (type lines, see them echoed; Ctrl-D sends FIN and ends it —
+//!                             Debian's nc sends no FIN without -N)
 //!
 //! One door, many ears: the server listens on ONE port, and the kernel hands it a NEW
 //! connected socket for every client. Each of those gets its own thread here.

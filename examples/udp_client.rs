@@ -1,4 +1,4 @@
-//! UDP client: each stdin line is sent as one datagram; the reply is printed.
+//! UDP client: each stdin line is sent as one datagram (ending in `\n`); the reply is printed.
 //!
 //! Run:  cargo run --example udp_client 127.0.0.1:7101     (against udp_echo_server)
 //! Talk: nc -u -l 127.0.0.1 7101     (start this first: nc plays the server, type replies there)
@@ -30,8 +30,9 @@ fn main() -> io::Result<()> {
     let mut buf = vec![0u8; MAX_PAYLOAD];
     for line in io::stdin().lock().lines() {
         let line = line?;
-        // send(): the line becomes exactly one datagram (no newline needed: it has boundaries).
-        socket.send(line.as_bytes())?;
+        // send(): the line becomes exactly one datagram. Its end already marks the message's
+        // end; the newline is for whoever prints it (`nc -u -l` shows one line per datagram).
+        socket.send(format!("{line}\n").as_bytes())?;
         // recv(): exactly one whole datagram, only from the connected peer.
         match socket.recv(&mut buf) {
             Ok(n) => println!("{}", String::from_utf8_lossy(&buf[..n]).trim_end()),

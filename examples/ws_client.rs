@@ -9,6 +9,8 @@
 
 use plainsock::ws::{Message, client};
 use std::io::{self, BufRead};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("connected to {url}");
     // One thread reads, one writes; the writer half is shared behind a lock inside.
     let (mut reader, writer) = ws.split();
+    // Set once we have sent our Close: the Close that comes back is then the server's echo of
+    // ours (RFC 6455 §5.5.1), not the server ending the connection.
+    let we_closed = Arc::new(AtomicBool::new(false));
+    let echo = we_closed.clone();
     let printer = thread::spawn(move || {
         loop {
             match reader.read() {
@@ -29,9 +35,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // Pings are answered inside read(); nothing to show.
                 Ok(Message::Ping(_) | Message::Pong(_)) => {}
                 Ok(Message::Close(frame)) => {
-                    match frame {
-                        Some(f) => eprintln!("server closed: {} {}", f.code, f.reason),
-                        None => eprintln!("server closed"),
+                    let code = match frame {
+                        Some(f) => format!("{} {}", f.code, f.reason),
+                        None => "no code".to_string(),
+                    };
+                    if echo.load(Ordering::Acquire) {
+                        eprintln!("closed: the server echoed our Close ({code})");
+                    } else {
+                        // read() has already echoed it; stdin still waits for a line (or Ctrl-D).
+                        eprintln!("the server closed the connection ({code}); press Ctrl-D");
                     }
                     return;
                 }
@@ -44,10 +56,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     for line in io::stdin().lock().lines() {
         // Client frames are masked with a fresh random key each (RFC 6455 §5.3).
-        writer.send(Message::Text(line?))?;
+        if writer.send(Message::Text(line?)).is_err() {
+            break; // the connection is over; the reader has said why
+        }
     }
     // 1000 = normal closure (RFC 6455 §7.4.1); the reader sees the server's Close echo.
-    writer.close(1000, "bye")?;
+    we_closed.store(true, Ordering::Release);
+    let _ = writer.close(1000, "bye"); // fails only if the server closed first
     printer.join().map_err(|_| "the reader thread panicked")?;
     Ok(())
 }

@@ -22,8 +22,6 @@ pub enum Input<'a> {
     Empty,
     /// A `/word` that is not a command.
     Unknown(&'a str),
-    /// Test-only fault injection (see `ServerConfig::fault_injection`).
-    Panic,
 }
 
 /// The `/help` answer, one notice line per entry.
@@ -35,7 +33,8 @@ pub const HELP: &[&str] = &[
 /// Longest nick, in characters.
 pub const MAX_NICK: usize = 24;
 
-/// Reads one line (already without its `\n`/`\r\n`).
+/// Reads one line (already without its `\n`/`\r\n`). Command words are case-insensitive
+/// (`/NICK` is `/nick`), as in IRC.
 pub fn parse_line(line: &str) -> Input<'_> {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.trim().is_empty() {
@@ -48,12 +47,11 @@ pub fn parse_line(line: &str) -> Input<'_> {
         Some((word, rest)) => (word, rest.trim()),
         None => (command, ""),
     };
-    match word {
+    match word.to_ascii_lowercase().as_str() {
         "nick" => Input::Nick(rest),
         "who" => Input::Who,
         "help" => Input::Help,
         "quit" => Input::Quit,
-        "panic" => Input::Panic,
         _ => Input::Unknown(word),
     }
 }
@@ -92,6 +90,23 @@ fn is_unwanted(c: char) -> bool {
     c.is_control() && c != '\t'
 }
 
+/// The first line a member gets: its nick, the room's size, the longest line the server takes
+/// and how many of the room's recent messages follow. A person reads it as a sentence; the
+/// browser page takes its limit and the history's length from it (the page's `track`).
+///
+/// `* welcome, you are guest-3 (3 online; /help for commands; lines up to 8192 bytes; the last 5 messages follow)`
+pub fn welcome(nick: &str, online: usize, max_line: usize, history: usize) -> String {
+    let history = match history {
+        0 => String::new(),
+        1 => "; the last message follows".to_string(),
+        n => format!("; the last {n} messages follow"),
+    };
+    notice(&format!(
+        "welcome, you are {nick} ({online} online; /help for commands; \
+         lines up to {max_line} bytes{history})"
+    ))
+}
+
 /// `NICK: TEXT`, the form every message is broadcast in.
 pub fn message(nick: &str, text: &str) -> String {
     format!("{nick}: {text}")
@@ -120,6 +135,26 @@ mod tests {
     }
 
     #[test]
+    fn command_words_are_case_insensitive() {
+        assert_eq!(parse_line("/NICK bob"), Input::Nick("bob"));
+        assert_eq!(parse_line("/Who"), Input::Who);
+        assert_eq!(parse_line("/HELP"), Input::Help);
+        assert_eq!(parse_line("/QUIT"), Input::Quit);
+        // The name keeps its case; an unknown word is reported as typed.
+        assert_eq!(parse_line("/Nick Bob"), Input::Nick("Bob"));
+        assert_eq!(parse_line("/DANCE"), Input::Unknown("DANCE"));
+    }
+
+    #[test]
+    fn every_slash_word_that_is_no_command_is_unknown() {
+        // `/panic` is only the transports' test hook (`ServerConfig::fault_injection`); here
+        // it is a word like any other, so a member who types it is answered.
+        assert_eq!(parse_line("/panic"), Input::Unknown("panic"));
+        assert_eq!(parse_line("/"), Input::Unknown(""));
+        assert_eq!(parse_line("/ hi"), Input::Unknown(""));
+    }
+
+    #[test]
     fn nicks_cannot_pose_as_notices_or_be_huge() {
         assert!(check_nick("alice").is_ok());
         assert!(check_nick("Jörg-2.0_x").is_ok());
@@ -129,6 +164,19 @@ mod tests {
         assert!(check_nick("eve:").is_err());
         assert!(check_nick(&"x".repeat(MAX_NICK)).is_ok());
         assert!(check_nick(&"x".repeat(MAX_NICK + 1)).is_err());
+    }
+
+    #[test]
+    fn the_welcome_names_the_limit_and_the_history_that_follows() {
+        assert_eq!(
+            welcome("guest-3", 3, 8192, 5),
+            "* welcome, you are guest-3 (3 online; /help for commands; lines up to 8192 bytes; \
+             the last 5 messages follow)"
+        );
+        assert!(
+            welcome("a", 1, 100, 1).ends_with("; lines up to 100 bytes; the last message follows)")
+        );
+        assert!(welcome("a", 1, 100, 0).ends_with("; lines up to 100 bytes)"));
     }
 
     #[test]

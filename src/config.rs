@@ -23,9 +23,12 @@ pub struct ServerConfig {
     pub max_line: usize,
     /// A UDP peer that sent nothing for this long has left (`--udp-idle`).
     pub udp_idle: Duration,
-    /// A member whose socket accepts no bytes for this long is too slow and is dropped
-    /// (`--write-timeout`). The kernel's send buffer is the member's queue.
+    /// A member whose oldest waiting line is this old is too slow and is dropped
+    /// (`--write-timeout`): what its socket has not taken waits in its outbox meanwhile.
     pub write_timeout: Duration,
+    /// Bytes of lines that may wait in one member's outbox (`--max-outbox`); over it, the
+    /// member is too slow and is dropped.
+    pub max_outbox: usize,
     /// Room messages a newcomer is shown.
     pub history: usize,
     /// Rooms up to this size announce each join and leave; bigger rooms get one summary line a
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             max_line: 8 * 1024,
             udp_idle: Duration::from_secs(600),
             write_timeout: Duration::from_secs(2),
+            max_outbox: 1 << 20,
             history: 20,
             announce_up_to: 100,
             ping_interval: Duration::from_secs(30),

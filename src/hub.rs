@@ -6,15 +6,17 @@
 //! sees the room's lines in the same order and no transport has a broadcast loop of its own.
 //!
 //! ```text
-//!  tcp reader ─┐                          ┌─ writer lane 0 ─→ members 0, 4, 8 …
-//!  udp loop   ─┼─ Event ─→ hub (one room) ─┼─ writer lane 1 ─→ members 1, 5, 9 …
-//!  ws reader  ─┘   bounded                 └─ …   (writer.rs)
+//!  tcp reader ─┐                          ┌─ writer lane 0 ─→ outboxes of members 0, 4, 8 …
+//!  udp loop   ─┼─ Event ─→ hub (one room) ─┼─ writer lane 1 ─→ outboxes of members 1, 5, 9 …
+//!  ws reader  ─┘   bounded                 └─ …   (delivery/)
 //! ```
 
 use crate::chat::{self, Input};
 use crate::config::ServerConfig;
-use crate::server::Log;
-use crate::writer::{Eviction, WriterPool};
+use crate::delivery::lanes::{self, Eviction, WriterPool};
+use crate::delivery::outbox::{Bounds, Mailbox};
+pub use crate::delivery::{Farewell, MemberId, Outgoing, Outlet};
+use crate::log::Log;
 use crossbeam_channel::{Receiver, Sender, select};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -24,8 +26,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-
-pub type MemberId = u64;
 
 /// Lines from readers waiting for the hub; when full, readers wait (backpressure).
 const EVENT_CAPACITY: usize = 4096;
@@ -53,94 +53,11 @@ impl fmt::Display for Transport {
     }
 }
 
-/// One line leaving the hub, encoded once for every transport, then shared by every writer.
-pub struct Outgoing {
-    /// The line and its `\n`: what a TCP member receives, and a UDP member's datagram (the
-    /// newline keeps `nc -u` output readable; the datagram's end already marks the message).
-    wire: Box<[u8]>,
-    /// The same line as one unmasked WebSocket text frame (RFC 6455 §5.6).
-    ws_frame: Box<[u8]>,
-}
-
-impl Outgoing {
-    pub fn new(line: String) -> Arc<Outgoing> {
-        let mut ws_frame = Vec::new();
-        crate::ws::frame::encode(
-            true,
-            crate::ws::frame::Opcode::Text,
-            None,
-            line.as_bytes(),
-            &mut ws_frame,
-        );
-        let mut wire = line.into_bytes();
-        wire.push(b'\n');
-        Arc::new(Outgoing {
-            wire: wire.into(),
-            ws_frame: ws_frame.into(),
-        })
-    }
-
-    /// The line without its newline.
-    pub fn line(&self) -> &str {
-        // Built from a `String` plus b'\n', so this cannot fail; an empty str would only hide a bug.
-        std::str::from_utf8(&self.wire[..self.wire.len() - 1]).unwrap_or_default()
-    }
-
-    /// The line followed by `\n`.
-    pub fn tcp_bytes(&self) -> &[u8] {
-        &self.wire
-    }
-
-    /// The line as one datagram: the same bytes as for TCP.
-    pub fn datagram(&self) -> &[u8] {
-        &self.wire
-    }
-
-    /// The line as a WebSocket text frame.
-    pub fn ws_frame(&self) -> &[u8] {
-        &self.ws_frame
-    }
-}
-
-/// Why the hub closes a member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Farewell {
-    /// The member typed `/quit`.
-    Quit,
-    /// Its socket stopped accepting bytes (it does not read).
-    TooSlow,
-    /// The server is stopping.
-    Shutdown,
-    /// Its transport saw bad input; the text says what.
-    Fault(String),
-}
-
-impl Farewell {
-    /// The notice line a member gets, where its socket still takes one.
-    pub fn notice(&self) -> String {
-        chat::notice(match self {
-            Farewell::Quit => "bye",
-            Farewell::TooSlow => "error: you are not reading fast enough; disconnected",
-            Farewell::Shutdown => "server shutting down",
-            Farewell::Fault(why) => why,
-        })
-    }
-}
-
-/// How the hub reaches one member: its transport's writing side. Called only by writer lanes.
-pub trait Outlet: Send + Sync {
-    /// Writes these lines, in order. An error means the member is gone or too slow.
-    fn send(&self, lines: &[Arc<Outgoing>]) -> io::Result<()>;
-    /// Says goodbye where the socket still takes it, then closes, so the member's reader wakes.
-    fn close(&self, why: &Farewell);
-}
-
 enum Event {
     Join {
-        id: MemberId,
+        member: lanes::Member,
         transport: Transport,
         peer: SocketAddr,
-        outlet: Arc<dyn Outlet>,
     },
     Line {
         id: MemberId,
@@ -153,6 +70,9 @@ enum Event {
     Kick {
         id: MemberId,
         why: String,
+    },
+    Flush {
+        id: MemberId,
     },
     Leave {
         id: MemberId,
@@ -172,11 +92,17 @@ pub struct Hub {
 pub struct Member {
     id: MemberId,
     events: Sender<Event>,
+    mailbox: Arc<Mailbox>,
 }
 
 impl Member {
     pub fn id(&self) -> MemberId {
         self.id
+    }
+
+    /// The member's outbox: a transport that pulls its lines (long polling) takes them here.
+    pub fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.mailbox
     }
 
     /// A line the member typed: a message or a command.
@@ -190,6 +116,12 @@ impl Member {
             id: self.id,
             text: chat::notice(text),
         });
+    }
+
+    /// The transport queued bytes of its own (a WebSocket Pong) that a full socket did not
+    /// take: the delivery threads offer them again, and evict the member if it stays full.
+    pub fn flush(&self) {
+        let _ = self.events.send(Event::Flush { id: self.id });
     }
 
     /// The transport gives up on this member: it is told why and closed.
@@ -212,12 +144,17 @@ impl Hub {
     pub fn start(config: &ServerConfig, log: Log) -> io::Result<(Hub, JoinHandle<()>)> {
         let (events, inbox) = crossbeam_channel::bounded(EVENT_CAPACITY);
         let (evicted, evictions) = crossbeam_channel::unbounded();
-        let writers = WriterPool::start(config.writers, evicted)?;
+        let bounds = Bounds {
+            max_bytes: config.max_outbox,
+            max_age: config.write_timeout,
+        };
+        let writers = WriterPool::start(config.writers, bounds, evicted)?;
         let room = Room {
             members: HashMap::new(),
             nicks: HashSet::new(),
             history: VecDeque::new(),
             history_len: config.history,
+            max_line: config.max_line,
             announce_up_to: config.announce_up_to,
             churn: Churn::default(),
             writers,
@@ -238,15 +175,21 @@ impl Hub {
     /// Adds a member; it is greeted, shown the recent history, and announced to the room.
     pub fn join(&self, transport: Transport, peer: SocketAddr, outlet: Arc<dyn Outlet>) -> Member {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let _ = self.events.send(Event::Join {
+        let mailbox = Arc::new(Mailbox::default());
+        let member = lanes::Member {
             id,
+            outlet,
+            mailbox: mailbox.clone(),
+        };
+        let _ = self.events.send(Event::Join {
+            member,
             transport,
             peer,
-            outlet,
         });
         Member {
             id,
             events: self.events.clone(),
+            mailbox,
         }
     }
 
@@ -277,6 +220,8 @@ struct Room {
     nicks: HashSet<String>,
     history: VecDeque<Arc<Outgoing>>,
     history_len: usize,
+    /// The longest line a member may send (every transport's limit), told in the welcome.
+    max_line: usize,
     /// Joins and leaves are announced one by one while the room is at most this big.
     announce_up_to: usize,
     churn: Churn,
@@ -328,23 +273,30 @@ impl Room {
         self.writers.stop();
     }
 
-    fn evict(&mut self, Eviction { id, kind }: Eviction) {
-        let slow = matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut);
-        self.remove(id, None, if slow { "dropped: too slow" } else { "left" });
+    fn evict(&mut self, Eviction { id, too_slow }: Eviction) {
+        self.remove(
+            id,
+            None,
+            if too_slow {
+                "dropped: too slow"
+            } else {
+                "left"
+            },
+        );
     }
 
     fn handle(&mut self, event: Event) {
         match event {
             Event::Join {
-                id,
+                member,
                 transport,
                 peer,
-                outlet,
-            } => self.join(id, transport, peer, outlet),
+            } => self.join(member, transport, peer),
             Event::Line { id, text } => self.line(id, &text),
             Event::Tell { id, text } => self.tell(id, text),
             Event::Kick { id, why } => self.remove(id, Some(Farewell::Fault(why)), "left"),
             Event::Leave { id } => self.remove(id, None, "left"),
+            Event::Flush { id } => self.writers.flush(id),
             Event::Count(reply) => {
                 let _ = reply.send(self.members.len());
             }
@@ -352,17 +304,12 @@ impl Room {
         }
     }
 
-    fn join(
-        &mut self,
-        id: MemberId,
-        transport: Transport,
-        peer: SocketAddr,
-        outlet: Arc<dyn Outlet>,
-    ) {
+    fn join(&mut self, member: lanes::Member, transport: Transport, peer: SocketAddr) {
+        let id = member.id;
         let nick = self.free_guest_nick(id);
         self.log
             .line(format_args!("{peer} joined over {transport} as {nick}"));
-        self.writers.add(id, outlet);
+        self.writers.add(member);
         self.nicks.insert(nick.to_lowercase());
         self.members.insert(
             id,
@@ -373,12 +320,8 @@ impl Room {
             },
         );
         let online = self.members.len();
-        self.tell(
-            id,
-            chat::notice(&format!(
-                "welcome, you are {nick} ({online} online; /help for commands)"
-            )),
-        );
+        let welcome = chat::welcome(&nick, online, self.max_line, self.history.len());
+        self.tell(id, welcome);
         for line in &self.history {
             self.writers.to(id, line);
         }
@@ -435,7 +378,7 @@ impl Room {
             return;
         };
         match chat::parse_line(text) {
-            Input::Empty | Input::Panic => {}
+            Input::Empty => {}
             Input::Text(text) => {
                 let line = Outgoing::new(chat::message(&member.nick, &chat::clean(text)));
                 if self.history_len > 0 {
@@ -448,7 +391,9 @@ impl Room {
             }
             Input::Nick(new) => match chat::check_nick(new) {
                 Err(why) => self.tell(id, chat::notice(&format!("error: {why}"))),
-                Ok(()) if member.nick == new => {}
+                Ok(()) if member.nick == new => {
+                    self.tell(id, chat::notice(&format!("you are already {new}")))
+                }
                 Ok(())
                     if self.nick_taken(new) && member.nick.to_lowercase() != new.to_lowercase() =>
                 {
@@ -492,6 +437,10 @@ impl Room {
                 }
             }
             Input::Quit => self.remove(id, Some(Farewell::Quit), "left"),
+            Input::Unknown("") => self.tell(
+                id,
+                chat::notice("error: a command is / and a word, as in /help"),
+            ),
             Input::Unknown(word) => self.tell(
                 id,
                 chat::notice(&format!("error: unknown command /{word} (try /help)")),

@@ -24,15 +24,18 @@
 pub mod chat;
 pub mod client;
 pub mod config;
+pub mod conn;
+pub mod delivery;
 pub mod http;
 pub mod hub;
+pub mod log;
 pub mod rand;
 pub mod server;
 pub mod tcp;
 pub mod udp;
 pub mod url;
 pub mod web;
-pub mod writer;
+pub mod wire;
 pub mod ws;
 
 pub use config::ServerConfig;

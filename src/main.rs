@@ -25,7 +25,8 @@ SERVE OPTIONS (ADDR is HOST:PORT, port 0 picks a free port; 'off' turns a listen
     --max-udp-peers N        UDP peers remembered at once [default: 1000]
     --max-line BYTES         longest chat line            [default: 8192]
     --udp-idle SECS          a silent UDP peer leaves     [default: 600]
-    --write-timeout MS       a member that takes no bytes for this long is dropped [default: 2000]
+    --write-timeout MS       a member whose oldest waiting line is this old is dropped [default: 2000]
+    --max-outbox BYTES       a member with more than this waiting is dropped [default: 1048576]
     --ping-interval SECS     ping a quiet WebSocket member [default: 30]
     --pong-timeout SECS      ... and drop it if silent this much longer [default: 30]
     --handshake-timeout SECS an HTTP request head must arrive within [default: 10]
@@ -83,8 +84,13 @@ fn serve(args: &[String]) -> Result<(), String> {
         );
     }
     if let Some(addr) = server.ws_addr() {
+        // The command as it was typed (`./target/release/plainsock` under `make run`): nothing
+        // puts plainsock on PATH.
+        let me = std::env::args()
+            .next()
+            .unwrap_or_else(|| "plainsock".into());
         println!(
-            "  ws   {addr:<21}  open http://{addr}/ in a browser, or: plainsock chat ws://{addr}/ws"
+            "  ws   {addr:<21}  open http://{addr}/ in a browser, or: {me} chat ws://{addr}/ws"
         );
     }
     server.wait();
@@ -117,6 +123,7 @@ fn parse_serve(args: &[String]) -> Result<ServerConfig, String> {
             "--write-timeout" => {
                 config.write_timeout = Duration::from_millis(number(flag, value()?)?.max(1))
             }
+            "--max-outbox" => config.max_outbox = number(flag, value()?)?.max(1) as usize,
             "--ping-interval" => {
                 config.ping_interval = Duration::from_secs(number(flag, value()?)?.max(1))
             }

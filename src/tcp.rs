@@ -6,10 +6,12 @@
 //! `Read + Write`), so a member costs one thread and one file descriptor.
 
 use crate::config::ServerConfig;
+use crate::conn::{Context, accept_loop, loopback, spawn_connection};
+use crate::delivery::lanes::SHORT_WRITE;
+use crate::delivery::{Farewell, Outgoing, Outlet, StreamOutlet};
 use crate::http;
-use crate::hub::{Farewell, Outgoing, Outlet, Transport};
-use crate::server::{Context, Log, accept_loop, spawn_connection};
-use crate::writer::write_all_vectored;
+use crate::hub::Transport;
+use crate::log::Log;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -100,8 +102,7 @@ impl TcpServer {
     fn stop(&mut self) {
         self.stopping.store(true, Ordering::Release);
         // accept() only returns for a connection, so make one.
-        let _ =
-            TcpStream::connect_timeout(&crate::server::loopback(self.addr), Duration::from_secs(1));
+        let _ = TcpStream::connect_timeout(&loopback(self.addr), Duration::from_secs(1));
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }
@@ -139,7 +140,8 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     // Chat lines are small and interactive: send each at once instead of waiting to fill a
     // segment (Nagle's algorithm).
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(ctx.config.write_timeout));
+    // Lanes write to many members: a full socket must refuse at once, not wait for its reader.
+    let _ = stream.set_write_timeout(Some(SHORT_WRITE));
     let mut lines = LineReader::new(ctx.config.max_line);
     let mut next = match sniff(stream, &mut lines, &ctx.config) {
         Sniffed::Http => {
@@ -153,7 +155,7 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     };
     let member = ctx
         .hub
-        .join(Transport::Tcp, peer, Arc::new(TcpOutlet(stream.clone())));
+        .join(Transport::Tcp, peer, Arc::new(TcpOutlet::new(stream)));
     let mut first = true;
     loop {
         let line = next
@@ -274,25 +276,49 @@ fn web_page_hint(stream: &TcpStream, ctx: &Context) -> String {
     )
 }
 
-/// The hub's way to write to a TCP member: lines, each with its `\n`.
-pub(crate) struct TcpOutlet(pub Arc<TcpStream>);
+/// How lines reach a TCP member: each with its `\n`, written to the socket it shares with its
+/// reader thread.
+pub(crate) struct TcpOutlet {
+    stream: Arc<TcpStream>,
+    lines: StreamOutlet<Shared>,
+}
+
+impl TcpOutlet {
+    fn new(stream: &Arc<TcpStream>) -> TcpOutlet {
+        TcpOutlet {
+            stream: stream.clone(),
+            lines: StreamOutlet::new(Shared(stream.clone()), Outgoing::tcp_bytes),
+        }
+    }
+}
 
 impl Outlet for TcpOutlet {
-    fn send(&self, lines: &[Arc<Outgoing>]) -> io::Result<()> {
-        let mut slices: Vec<IoSlice<'_>> = lines
-            .iter()
-            .map(|line| IoSlice::new(line.tcp_bytes()))
-            .collect();
-        write_all_vectored(&*self.0, &mut slices)
+    fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
+        self.lines.offer_lines(lines)
     }
 
     fn close(&self, why: &Farewell) {
-        if *why == Farewell::TooSlow {
-            // Its send buffer is full: try once, briefly, rather than wait out another timeout.
-            let _ = self.0.set_write_timeout(Some(Duration::from_millis(1)));
-        }
-        let _ = (&*self.0).write_all(format!("{}\n", why.notice()).as_bytes());
-        let _ = self.0.shutdown(Shutdown::Both);
+        // After the end of a line already begun, never in the middle of it.
+        self.lines
+            .write_last(format!("{}\n", why.notice()).as_bytes());
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// `&TcpStream` is `Write`: a socket shared by its reader thread and the lanes.
+struct Shared(Arc<TcpStream>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -3,11 +3,13 @@
 //! UDP has no connections, so nothing says "joined" or "left": a peer joins by sending any
 //! datagram, is told apart from the others only by its source address, and leaves with `/quit`
 //! or by staying silent for `udp_idle`. Each datagram is one chat line, both ways (the server's
-//! end with `\n`, so that `nc -u` shows one line each). Because any program can
+//! end with `\n`, so that `nc -u` shows one line each); a datagram holding several lines is
+//! several messages. Because any program can
 //! write any source address into a datagram, the peer table is capped (`max_udp_peers`).
 
-use crate::hub::{Farewell, Member, Outgoing, Outlet, Transport};
-use crate::server::{Context, Slot};
+use crate::conn::{Context, Slot};
+use crate::delivery::{Farewell, Outgoing, Outlet};
+use crate::hub::{Member, Transport};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -110,16 +112,20 @@ fn handle(
             .tell("error: that message was not UTF-8; dropped");
         return;
     };
-    let text = text.strip_suffix('\n').unwrap_or(text);
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    if ctx.config.fault_injection && text == "/panic" {
-        panic!("fault injection: /panic from {addr}");
-    }
-    let quit = crate::chat::parse_line(text) == crate::chat::Input::Quit;
-    peer.member.say(text.to_string());
-    if quit {
-        // The hub says goodbye; forget the address now, so its next datagram joins anew.
-        peers.remove(&addr);
+    // Usually one line per datagram, but `printf 'a\nb\n' | nc -u` sends two lines in one:
+    // each is a message, as over TCP. `lines()` also drops a trailing `\n` or `\r\n`.
+    for text in text.lines() {
+        if ctx.config.fault_injection && text == "/panic" {
+            panic!("fault injection: /panic from {addr}");
+        }
+        let quit = crate::chat::parse_line(text) == crate::chat::Input::Quit;
+        peer.member.say(text.to_string());
+        if quit {
+            // The hub says goodbye; forget the address now, so its next datagram joins anew.
+            // Lines after the /quit are not said.
+            peers.remove(&addr);
+            return;
+        }
     }
 }
 
@@ -172,13 +178,15 @@ struct UdpOutlet {
 }
 
 impl Outlet for UdpOutlet {
-    fn send(&self, lines: &[Arc<Outgoing>]) -> io::Result<()> {
+    fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
         for line in lines {
             // A datagram that the peer's buffer has no room for is dropped by its kernel, not
-            // queued: UDP never blocks the room on a slow peer.
-            self.socket.send_to(line.datagram(), self.peer)?;
+            // queued: UDP never blocks the room on a slow peer, and its outbox stays empty. A
+            // datagram that cannot be sent at all is lost like any other; a peer that is gone
+            // leaves when it has been silent for `udp_idle`.
+            let _ = self.socket.send_to(line.datagram(), self.peer);
         }
-        Ok(())
+        Ok(lines.len())
     }
 
     fn close(&self, why: &Farewell) {

@@ -42,7 +42,8 @@ impl Url {
     pub fn parse(input: &str) -> Result<Url, UrlError> {
         let Some((scheme, rest)) = input.split_once("://") else {
             return err(format!(
-                "{input:?} has no scheme: expected ws://HOST:PORT/PATH"
+                "{input:?} has no scheme: expected tcp://HOST:PORT, udp://HOST:PORT or \
+                 ws://HOST:PORT/PATH"
             ));
         };
         // RFC 3986 §3.1: schemes are case-insensitive.
@@ -206,7 +207,11 @@ mod tests {
     fn refusals_say_why() {
         assert!(error_of("wss://example.com/").contains("TLS is not supported"));
         assert!(error_of("http://x/").contains("unknown scheme"));
-        assert!(error_of("example.com:80").contains("no scheme"));
+        let no_scheme = error_of("example.com:80");
+        assert!(no_scheme.contains("no scheme"), "{no_scheme}");
+        for scheme in ["tcp://", "udp://", "ws://"] {
+            assert!(no_scheme.contains(scheme), "{no_scheme}");
+        }
         assert!(error_of("ws://").contains("empty host"));
         assert!(error_of("ws://:80/").contains("empty host"));
         assert!(error_of("ws://h:/").contains("bad port"));

@@ -1,18 +1,20 @@
-//! The HTTP port: the chat page at `GET /`, the chat room at `GET /ws` (WebSocket).
+//! The HTTP port: the chat page at `GET /`, the chat room at `GET /ws` (WebSocket), and at
+//! `GET /status` why `/ws` would refuse a page.
 //!
 //! Why WebSocket exists: HTTP only answers requests, so a page could not be told of new chat
 //! lines without asking again and again. The upgrade turns this one HTTP connection into a
 //! two-way message channel (RFC 6455 §1.2), and from then on a browser is a room member like
 //! any `nc` user: one thread reads its frames, the hub's writer lanes send it frames.
 
-use crate::hub::{Farewell, Outgoing, Outlet, Transport};
-use crate::server::Context;
+use crate::conn::Context;
+use crate::delivery::lanes::SHORT_WRITE;
+use crate::delivery::{Farewell, Outgoing, Outlet};
+use crate::hub::Transport;
 use crate::ws::{self, Error, Message, Role, WsReader, WsWriter};
 use crate::{http, http::Request, ws::handshake};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The WebSocket subprotocol of the room (`Sec-WebSocket-Protocol: chat`), chosen when offered.
 pub const CHAT_PROTOCOL: &str = "chat";
@@ -63,6 +65,7 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
         }
         ("GET", "/ws") => upgrade(stream, peer, ctx, &request, leftover),
         ("HEAD", "/ws") => respond_to(stream, true, 400, &[], NOT_AN_UPGRADE),
+        ("GET", "/status") => status(stream, ctx, &request),
         ("GET" | "HEAD", _) => respond_to(
             stream,
             head_only,
@@ -134,7 +137,8 @@ fn upgrade(
         return;
     }
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(ctx.config.write_timeout));
+    // Lanes write to many members: a full socket must refuse at once, not wait for its reader.
+    let _ = stream.set_write_timeout(Some(SHORT_WRITE));
     // A chat line is small: the chat's limits replace the library's 16/64 MiB.
     let limits = ws::Config {
         max_frame_size: ctx.config.max_line,
@@ -143,6 +147,39 @@ fn upgrade(
     };
     let (reader, writer) = ws::split_shared(stream.clone(), Role::Server, leftover, limits);
     chat_member(reader, writer, stream, peer, ctx);
+}
+
+/// `GET /status?origin=ORIGIN`: would `/ws` take a page from ORIGIN now? A browser shows a
+/// script no refused handshake's status or body, only a close (1006), so the page asks here,
+/// over plain HTTP, why it could not join: 200, or the 403 or 503 that `/ws` answers, each with
+/// its reason. Same-origin GETs carry no `Origin` header, so the page names its origin in the
+/// query, as `location.origin` has it (no percent-decoding); a real `Origin` header wins.
+fn status(stream: &TcpStream, ctx: &Context, request: &Request) {
+    let query = request
+        .target
+        .split_once('?')
+        .map_or("", |(_, query)| query);
+    let asked = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("origin="));
+    if let Some(origin) = request.header("Origin").or(asked)
+        && !origin_allowed(origin, request.header("Host"), &ctx.config.allow_origins)
+    {
+        let why = "this server takes chat connections only from its own pages \
+                   (and from origins given with --allow-origin)";
+        return respond(stream, 403, &[("Cache-Control", "no-store")], why);
+    }
+    // Taken and given back at once: a look at the room's capacity, not a reservation.
+    if ctx.slots.try_take().is_none() {
+        let why = "the room is full; try again later";
+        return respond(stream, 503, &[("Cache-Control", "no-store")], why);
+    }
+    respond(
+        stream,
+        200,
+        &[("Cache-Control", "no-store")],
+        "the room has space",
+    )
 }
 
 /// Cross-site WebSocket hijacking: any page can open a WebSocket to any server, with the
@@ -177,6 +214,8 @@ fn chat_member(
             Ok(Message::Binary(_)) => {
                 member.tell("error: binary messages are not chat lines; ignored")
             }
+            // The library answered the Ping; a full socket may have kept the Pong back.
+            Ok(Message::Ping(_)) if writer.queued() > 0 => member.flush(),
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             // The library has answered the Close; the connection is over.
             Ok(Message::Close(_)) => break,
@@ -184,12 +223,12 @@ fn chat_member(
                 if pinged {
                     // RFC 6455 §5.5.2: a ping unanswered for pong_timeout: the peer is gone, or
                     // so slow it may as well be. Tell it why, if it still reads (1001: going
-                    // away), without waiting on a full send buffer, then end the connection.
+                    // away; the socket's write timeout is short, so a full send buffer does not
+                    // hold us), then end the connection.
                     let pong_timeout = ctx.config.pong_timeout;
                     ctx.log.line(format_args!(
                         "ws {peer}: dropped: no pong within {pong_timeout:?}"
                     ));
-                    let _ = stream.set_write_timeout(Some(Duration::from_millis(1)));
                     let why = format!("dropped: no pong within {pong_timeout:?}");
                     let _ = writer.close(1001, truncate(&why, 123));
                     let _ = writer.shutdown();
@@ -211,14 +250,20 @@ fn chat_member(
     }
 }
 
-/// The hub's way to write to a WebSocket member: each line is one text frame, encoded once
-/// by the hub for every member (server frames are not masked, so the bytes are the same).
+/// How lines reach a WebSocket member: each line is one text frame, encoded once by the hub
+/// for every member (server frames are not masked, so the bytes are the same). The writer's
+/// lock also orders the reader's Pong and Close replies, so a frame cut by a full socket is
+/// finished before any other frame.
 struct WsOutlet(WsWriter);
 
 impl Outlet for WsOutlet {
-    fn send(&self, lines: &[Arc<Outgoing>]) -> io::Result<()> {
+    fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
         let frames: Vec<&[u8]> = lines.iter().map(|line| line.ws_frame()).collect();
-        self.0.send_prepared_all(&frames).map_err(into_io)
+        self.0.send_prepared_now(&frames).map_err(into_io)
+    }
+
+    fn holds_back(&self) -> bool {
+        self.0.queued() > 0
     }
 
     fn close(&self, why: &Farewell) {
@@ -229,20 +274,19 @@ impl Outlet for WsOutlet {
             Farewell::Shutdown => (1001, "server shutting down".to_string()),
             Farewell::Fault(why) => (1008, why.clone()),
         };
-        if *why == Farewell::TooSlow {
-            // Its send buffer is full: try once, briefly, rather than wait out another timeout.
-            let _ = self
-                .0
-                .get_ref()
-                .set_write_timeout(Some(Duration::from_millis(1)));
-        } else {
+        if *why != Farewell::TooSlow {
             // The same notice line a terminal member gets, then the Close.
             let notice = Outgoing::new(why.notice());
-            let _ = self.0.send_prepared(notice.ws_frame());
+            let _ = self.0.send_prepared_now(&[notice.ws_frame()]);
         }
         let _ = self.0.close(code, truncate(&reason, 123));
-        // Our Close is sent; FIN follows. The reader still sees the peer's Close reply.
-        let _ = self.0.get_ref().shutdown(std::net::Shutdown::Write);
+        // Our Close is sent; FIN follows. The reader still sees the peer's Close reply, unless
+        // the peer does not read at all: then nothing more will come, and the reader must wake.
+        let how = match why {
+            Farewell::TooSlow => std::net::Shutdown::Both,
+            _ => std::net::Shutdown::Write,
+        };
+        let _ = self.0.get_ref().shutdown(how);
     }
 }
 

@@ -11,7 +11,11 @@ use common::{TcpChat, UdpChat};
 use e2e::chromium::{Chromium, PATIENCE, Page, artifacts_dir};
 use e2e::json::Json;
 use plainsock::{Server, ServerConfig};
-use std::net::SocketAddr;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 /// JavaScript: the text of every line the page lists, oldest first.
@@ -167,7 +171,8 @@ fn the_page_reconnects_when_the_server_comes_back() {
 
     assert!(server.shutdown(), "the server stops within its grace time");
     wait_for_state(&mut page, "reconnecting");
-    wait_for_line(&mut page, "* disconnected");
+    // With the reason and code of the server's Close frame.
+    wait_for_line(&mut page, "* disconnected: server shutting down (1001)");
     wait_for_count(&mut page, "–");
 
     // The same address again, as a restarted `plainsock serve` would have.
@@ -188,6 +193,225 @@ fn the_page_reconnects_when_the_server_comes_back() {
     wait_for_count(&mut page, "2");
     say(&mut page, "back again");
     tcp.expect("carol: back again");
+}
+
+/// How many listed lines are exactly `text`.
+fn lines_equal_to(page: &mut Page, text: &str) -> f64 {
+    let js = format!("{LINES}.filter(l => l === {}).length", Json::from(text));
+    page.eval(&js).as_f64().unwrap_or(-1.0)
+}
+
+#[test]
+#[ignore = "needs Chromium: run make e2e"]
+fn a_line_over_the_servers_limit_stays_in_the_input_with_the_reason() {
+    let server = start_server();
+    let mut tcp = TcpChat::join(&server);
+    let mut browser = Chromium::launch("limit");
+    let mut page = open_chat(&mut browser, &server);
+    set_nick(&mut page, "erin");
+
+    // The welcome said "lines up to 8192 bytes": the page measures UTF-8 bytes, not characters.
+    say(&mut page, &"x".repeat(10_000));
+    wait_for_line(
+        &mut page,
+        "* too long: 10000 bytes; the server takes lines of up to 8192 bytes",
+    );
+    let euros = "€".repeat(2731); // 2,731 characters, 8,193 bytes
+    page.eval("document.getElementById('input').value = ''");
+    say(&mut page, &euros);
+    wait_for_line(
+        &mut page,
+        "* too long: 8193 bytes; the server takes lines of up to 8192 bytes",
+    );
+    let input = page.eval("document.getElementById('input').value");
+    assert_eq!(
+        input.as_str(),
+        Some(euros.as_str()),
+        "the line stays, to be shortened"
+    );
+    let marked = page.eval("document.getElementById('input').classList.contains('over')");
+    assert_eq!(
+        marked.as_bool(),
+        Some(true),
+        "the input shows it is over the limit"
+    );
+
+    // Still the same member: nothing was sent, nobody was disconnected.
+    page.eval("document.getElementById('input').value = ''");
+    let longest = "y".repeat(8192);
+    say(&mut page, &longest);
+    let skipped = tcp.expect(&format!("erin: {longest}"));
+    assert!(
+        skipped
+            .iter()
+            .all(|l| !l.contains("xxx") && !l.contains('€')),
+        "{skipped:?}"
+    );
+    assert_eq!(page.eval(STATE).as_str(), Some("online"));
+    let disconnects = page.eval(&format!(
+        "{LINES}.filter(l => l.startsWith('* disconnected')).length"
+    ));
+    assert_eq!(disconnects.as_f64(), Some(0.0));
+}
+
+#[test]
+#[ignore = "needs Chromium: run make e2e"]
+fn after_quit_one_enter_rejoins_and_history_shows_once() {
+    let server = start_server();
+    let mut tcp = TcpChat::join(&server);
+    let mut browser = Chromium::launch("rejoin");
+    let mut page = open_chat(&mut browser, &server);
+    set_nick(&mut page, "dave");
+    tcp.send("one");
+    tcp.send("two");
+    let two = format!("{}: two", tcp.nick);
+    wait_for_line(&mut page, &two);
+
+    say(&mut page, "/quit");
+    wait_for_line(&mut page, "* you left; send a line to join again");
+    wait_for_state(&mut page, "offline");
+    tcp.expect("* dave left (1 online)");
+    tcp.send("three"); // said while the page was away: its history brings it
+
+    // One Enter: the page joins again, takes its nick back and says the line.
+    say(&mut page, "back again");
+    tcp.expect("dave: back again");
+    wait_for_line(&mut page, "dave: back again");
+    let three = format!("{}: three", tcp.nick);
+    for line in [format!("{}: one", tcp.nick), two, three] {
+        assert_eq!(lines_equal_to(&mut page, &line), 1.0, "{line} once");
+    }
+    let input = page.eval("document.getElementById('input').value");
+    assert_eq!(input.as_str(), Some(""), "the line was sent");
+}
+
+#[test]
+#[ignore = "needs Chromium: run make e2e"]
+fn a_full_room_says_so_and_the_page_joins_when_there_is_room() {
+    let server = Server::start(ServerConfig {
+        max_conns: 1,
+        ..ServerConfig::ephemeral()
+    })
+    .expect("server starts");
+    let tcp = TcpChat::join(&server);
+    let mut browser = Chromium::launch("full");
+    let addr = server.ws_addr().expect("the HTTP/WebSocket listener");
+    let mut page = browser.open(&format!("http://{addr}/"));
+    let why = "* cannot join: the room is full; try again later";
+    wait_for_line(&mut page, why);
+    wait_for_state(&mut page, "room full");
+
+    drop(tcp);
+    wait_for_state(&mut page, "online");
+    wait_for_lines(
+        &mut page,
+        "l.startsWith('* welcome, you are ')",
+        1,
+        "the welcome",
+    );
+    assert_eq!(
+        lines_equal_to(&mut page, why),
+        1.0,
+        "the reason is shown once"
+    );
+}
+
+#[test]
+#[ignore = "needs Chromium: run make e2e"]
+fn a_page_from_an_origin_the_server_does_not_know_is_told_why() {
+    let server = start_server();
+    let proxy = HostRewritingProxy::start(server.ws_addr().expect("the HTTP listener"));
+    let mut browser = Chromium::launch("origin");
+    let mut page = browser.open(&format!("http://{}/", proxy.addr));
+    wait_for_line(
+        &mut page,
+        "* cannot join: this server takes chat connections only from its own pages \
+         (and from origins given with --allow-origin)",
+    );
+    wait_for_state(&mut page, "refused");
+}
+
+/// A reverse proxy as nginx is by default (`proxy_set_header Host $proxy_host`): each
+/// connection is passed on to `upstream` with its `Host` rewritten to upstream's address. A
+/// page loaded through it has the proxy's origin, which the server does not know as its own.
+struct HostRewritingProxy {
+    addr: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    accepter: Option<JoinHandle<()>>,
+}
+
+impl HostRewritingProxy {
+    fn start(upstream: SocketAddr) -> HostRewritingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
+        let accepter = thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                if let Ok(client) = client {
+                    thread::spawn(move || relay(client, upstream));
+                }
+            }
+        });
+        HostRewritingProxy {
+            addr,
+            stopping,
+            accepter: Some(accepter),
+        }
+    }
+}
+
+impl Drop for HostRewritingProxy {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+        if let Some(accepter) = self.accepter.take() {
+            let _ = accepter.join();
+        }
+    }
+}
+
+/// One proxied connection: the request head with its `Host` rewritten, then bytes both ways
+/// until either side closes (every read bounded by PATIENCE).
+fn relay(client: TcpStream, upstream: SocketAddr) {
+    let _ = client.set_read_timeout(Some(PATIENCE));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match (&client).read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let rewritten: String = String::from_utf8_lossy(&head)
+        .split_inclusive("\r\n")
+        .map(
+            |line| match line.to_ascii_lowercase().starts_with("host:") {
+                true => format!("Host: {upstream}\r\n"),
+                false => line.to_string(),
+            },
+        )
+        .collect();
+    let Ok(server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let _ = server.set_read_timeout(Some(PATIENCE));
+    if (&server).write_all(rewritten.as_bytes()).is_err() {
+        return;
+    }
+    let (back_from, back_to) = (server.try_clone(), client.try_clone());
+    let back = thread::spawn(move || {
+        if let (Ok(mut from), Ok(mut to)) = (back_from, back_to) {
+            let _ = io::copy(&mut from, &mut to);
+            let _ = to.shutdown(Shutdown::Both);
+        }
+    });
+    let _ = io::copy(&mut &client, &mut &server);
+    let _ = server.shutdown(Shutdown::Write);
+    let _ = back.join();
 }
 
 /// Starts a server whose WebSocket listener is `addr`, retrying for a while: the old

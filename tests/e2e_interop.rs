@@ -1,6 +1,7 @@
 //! Interop: plainsock's echo example (`examples/ws_echo_server.rs`) against WebSocket clients
 //! nobody here wrote — Chromium's and Python's `websockets`. Every echo must be equal to what
-//! was sent, and the connection must close cleanly with 1000.
+//! was sent, and the connection must close cleanly with 1000. And the client examples as a
+//! user runs them.
 //!
 //! `make e2e` builds the examples and runs these; `make test` skips them.
 
@@ -8,10 +9,11 @@ mod e2e;
 
 use e2e::chromium::Chromium;
 use e2e::json::Json;
+use std::io::Write;
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -190,7 +192,7 @@ fn python_websockets_gets_every_echo_and_a_clean_close() {
     let server = EchoServer::start();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/ws_echo_client.py");
     // Debian's python3, where `apt-get install python3-websockets` puts the library.
-    let mut child = Command::new("/usr/bin/python3")
+    let child = Command::new("/usr/bin/python3")
         .arg(&script)
         .arg(server.url())
         .stdin(Stdio::null())
@@ -200,15 +202,29 @@ fn python_websockets_gets_every_echo_and_a_clean_close() {
         .expect("start /usr/bin/python3");
 
     // The script has its own 60 s limit; this one is the backstop if Python itself hangs.
-    let deadline = Instant::now() + EXCHANGE + Duration::from_secs(10);
+    let (status, stdout, stderr) = finish(child, EXCHANGE + Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "the Python client failed ({status}):\n{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("echoes equal, closed with 1000"),
+        "unexpected report: {stdout}"
+    );
+    print!("{stdout}");
+}
+
+/// Waits (at most `limit`) for `child` to exit; returns its status, stdout and stderr.
+fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String, String) {
+    let deadline = Instant::now() + limit;
     let status = loop {
-        match child.try_wait().expect("wait for python") {
+        match child.try_wait().expect("wait for the child") {
             Some(status) => break status,
             None if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("the Python client did not finish within {EXCHANGE:?}");
+                panic!("the child did not finish within {limit:?}");
             }
         }
     };
@@ -220,13 +236,66 @@ fn python_websockets_gets_every_echo_and_a_clean_close() {
     if let Some(mut err) = child.stderr.take() {
         let _ = err.read_to_string(&mut stderr);
     }
+    (status, stdout, stderr)
+}
+
+/// Starts the client example `name` with `arg`, writes `input` to its stdin and closes it.
+fn client_example(name: &str, arg: &str, input: &str) -> Child {
+    let exe = example_path(name);
     assert!(
-        status.success(),
-        "the Python client failed ({status}):\n{stdout}{stderr}"
+        exe.exists(),
+        "{} is missing: run `cargo build --release --examples` (make e2e does)",
+        exe.display()
     );
+    let mut child = Command::new(&exe)
+        .arg(arg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .expect("write to its stdin");
+    child
+}
+
+/// `udp_client` sends each line as one datagram ending in a newline, as `nc -u` does, so that
+/// `nc -u -l` on the other end prints each on its own line.
+#[test]
+#[ignore = "needs the examples built: run make e2e"]
+fn udp_client_ends_each_datagram_with_a_newline() {
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let child = client_example(
+        "udp_client",
+        &peer.local_addr().unwrap().to_string(),
+        "hello\n",
+    );
+    let mut buf = [0u8; 100];
+    let (n, from) = peer
+        .recv_from(&mut buf)
+        .expect("a datagram from udp_client");
+    assert_eq!(&buf[..n], b"hello\n");
+    peer.send_to(b"hi back\n", from).unwrap();
+    let (status, stdout, stderr) = finish(child, Duration::from_secs(10));
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stdout.lines().any(|l| l == "hi back"), "{stdout}");
+}
+
+/// `ws_client` tells the server's echo of its own Close from a Close the server started.
+#[test]
+#[ignore = "needs the examples built: run make e2e"]
+fn ws_client_says_the_close_it_prints_is_the_echo_of_its_own() {
+    let server = EchoServer::start();
+    let child = client_example("ws_client", &server.url(), "hello\n");
+    let (status, stdout, stderr) = finish(child, Duration::from_secs(10));
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stdout.lines().any(|l| l == "hello"), "the echo: {stdout}");
     assert!(
-        stdout.contains("echoes equal, closed with 1000"),
-        "unexpected report: {stdout}"
+        stderr.contains("closed: the server echoed our Close (1000 bye)"),
+        "{stderr}"
     );
-    print!("{stdout}");
 }

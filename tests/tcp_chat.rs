@@ -99,6 +99,27 @@ fn members_chat_as_one_room() {
     alice.expect(&format!("* {} left (1 online)", bob.nick));
 }
 
+/// Every line starting with `/` gets an answer, and command words ignore case.
+#[test]
+fn every_command_is_answered_whatever_its_case() {
+    let server = server(|_| {});
+    let mut alice = TcpChat::join(&server);
+    alice.send("/NICK alice");
+    alice.expect(&format!("* {} is now alice", alice.nick));
+    alice.send("/Who");
+    alice.expect("* 1 online: alice (tcp)");
+    alice.send("/nick alice");
+    alice.expect("* you are already alice");
+    // Not the fault-injection hook: that is off, so /panic is a word like /dance.
+    alice.send("/panic");
+    alice.expect("* error: unknown command /panic (try /help)");
+    alice.send("/");
+    alice.expect("* error: a command is / and a word, as in /help");
+    alice.send("/QUIT");
+    alice.expect("* bye");
+    assert!(alice.closed(), "the server closes after /QUIT");
+}
+
 #[test]
 fn newcomers_see_the_last_20_messages() {
     let server = server(|_| {});
@@ -108,12 +129,20 @@ fn newcomers_see_the_last_20_messages() {
     }
     old.expect(&format!("{}: message 24", old.nick));
     let mut new = TcpChat::connect(server.tcp_addr().unwrap());
-    new.expect_prefix("* welcome, you are ");
+    // The welcome says how long lines may be and how many messages follow: the browser page
+    // reads both from it.
+    let welcome = new.expect_prefix("* welcome, you are ");
+    assert!(
+        welcome.ends_with("; lines up to 8192 bytes; the last 20 messages follow)"),
+        "{welcome}"
+    );
     let history: Vec<String> = (0..20).map(|_| new.line()).collect();
     let want: Vec<String> = (5..25)
         .map(|i| format!("{}: message {i}", old.nick))
         .collect();
     assert_eq!(history, want);
+    let nick = common::nick_from_welcome(&welcome);
+    new.expect(&format!("* {nick} joined (2 online)"));
 }
 
 #[test]

@@ -40,6 +40,26 @@ fn any_first_datagram_joins_and_is_also_a_message() {
     tcp.expect(&format!("{nick}: hi all"));
 }
 
+/// `printf 'a\nb\n' | nc -u HOST PORT` sends both lines in one datagram: two messages.
+#[test]
+fn a_datagram_of_several_lines_is_several_messages() {
+    let server = server(|_| {});
+    let mut tcp = TcpChat::join(&server);
+    let udp = UdpChat::join(&server);
+    udp.send("first\nsecond\r\nthird\n");
+    for text in ["first", "second", "third"] {
+        tcp.expect(&format!("{}: {text}", udp.nick));
+    }
+    // Lines after a /quit in the same datagram are not said.
+    udp.send("last words\n/quit\nnot said\n");
+    tcp.expect(&format!("{}: last words", udp.nick));
+    let skipped = tcp.expect(&format!("* {} left (1 online)", udp.nick));
+    assert!(skipped.is_empty(), "{skipped:?}");
+    tcp.send("after");
+    let skipped = tcp.expect(&format!("{}: after", tcp.nick));
+    assert!(skipped.is_empty(), "{skipped:?}");
+}
+
 #[test]
 fn peers_are_told_apart_by_their_address() {
     let server = server(|_| {});

@@ -288,6 +288,58 @@ fn over_max_conns_a_browser_gets_503() {
     assert_eq!(status_line(&page), "HTTP/1.1 200 OK");
 }
 
+/// A script is told nothing of why `/ws` refused it (it sees a close, 1006), so the page asks
+/// `/status?origin=ORIGIN`, which answers as `/ws` would, with the reason.
+#[test]
+fn status_answers_as_ws_would_with_the_reason() {
+    let server = server(|c| {
+        c.max_conns = 1;
+        c.allow_origins = vec!["https://chat.example".into()];
+    });
+    let addr = server.ws_addr().unwrap();
+    let ask = |target: &str, headers: &str| {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n");
+        http_exchange(addr, &request)
+    };
+    let own = format!("/status?origin=http://{addr}");
+    for target in [
+        own.as_str(),
+        "/status?origin=https://chat.example",
+        "/status",
+    ] {
+        let answer = ask(target, "");
+        assert_eq!(status_line(&answer), "HTTP/1.1 200 OK", "{target}");
+        assert!(
+            answer.ends_with("\r\n\r\n200 the room has space\n"),
+            "{answer}"
+        );
+    }
+    // A foreign origin, in the query or (which wins) in a real Origin header.
+    for (target, headers) in [
+        ("/status?origin=http://evil.example", ""),
+        (own.as_str(), "Origin: http://evil.example\r\n"),
+    ] {
+        let answer = ask(target, headers);
+        assert_eq!(status_line(&answer), "HTTP/1.1 403 Forbidden", "{headers}");
+        assert!(
+            answer.contains("403 this server takes chat connections only from its own pages"),
+            "{answer}"
+        );
+    }
+    let member = TcpChat::join(&server);
+    let answer = ask(&own, "");
+    assert_eq!(status_line(&answer), "HTTP/1.1 503 Service Unavailable");
+    assert!(
+        answer.contains("503 the room is full; try again later"),
+        "{answer}"
+    );
+    // Asking took no place: once the member leaves, there is room again.
+    drop(member);
+    assert!(eventually(
+        || status_line(&ask(&own, "")) == "HTTP/1.1 200 OK"
+    ));
+}
+
 #[test]
 fn a_websocket_member_that_stops_reading_is_closed_and_slows_nobody() {
     let server = server(|c| c.write_timeout = Duration::from_millis(300));

@@ -49,6 +49,10 @@ impl Sender {
         self.closed.is_some()
     }
 
+    pub(crate) fn queued(&self) -> usize {
+        self.out.len()
+    }
+
     pub(crate) fn has_queued(&self) -> bool {
         !self.out.is_empty()
     }
@@ -193,6 +197,12 @@ impl Sender {
         w: &mut W,
         frames: &[&[u8]],
     ) -> Result<(), Error> {
+        self.check_prepared_frames(frames)?;
+        self.write_raw(w, frames).map_err(Error::Io)
+    }
+
+    /// Prepared frames may go out only from an open server, and must be whole unmasked frames.
+    fn check_prepared_frames(&self, frames: &[&[u8]]) -> Result<(), Error> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
@@ -201,10 +211,23 @@ impl Sender {
                 "prepared frames are unmasked: only a server may send them",
             ));
         }
-        for part in frames {
-            check_prepared(part)?;
+        frames.iter().try_for_each(|part| check_prepared(part))
+    }
+
+    /// Writes the queue, then as many of `frames` (whole unmasked server frames) as the
+    /// writer takes now; returns how many it took. The rest of a frame cut by a short write
+    /// stays queued, ahead of anything sent later.
+    pub(crate) fn send_prepared_now<W: Write>(
+        &mut self,
+        w: &mut W,
+        frames: &[&[u8]],
+    ) -> Result<usize, Error> {
+        self.check_prepared_frames(frames)?;
+        let taken = crate::wire::write_now(&mut *w, &mut self.out, frames).map_err(Error::Io)?;
+        if self.out.is_empty() && self.out.capacity() > OUT_BUF_KEEP {
+            self.out = Vec::new();
         }
-        self.write_raw(w, frames).map_err(Error::Io)
+        Ok(taken)
     }
 
     /// Writes the queue, then `parts`, in one vectored write when the kernel

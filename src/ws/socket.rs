@@ -258,6 +258,19 @@ impl WsWriter {
         self.lock().send_prepared(&mut &*self.stream, frames)
     }
 
+    /// Like `send_prepared_all`, for a writer that serves many sockets and must not wait on
+    /// one (give the socket a tiny write timeout): hands over as many of `frames` as the
+    /// socket takes now and returns how many. A frame cut by a short write counts as taken:
+    /// its rest is queued and goes out before any other frame, so no frame is ever torn.
+    pub fn send_prepared_now(&self, frames: &[&[u8]]) -> Result<usize, Error> {
+        self.lock().send_prepared_now(&mut &*self.stream, frames)
+    }
+
+    /// Bytes queued and not yet written: the rest of a frame a full socket cut, or a reply.
+    pub fn queued(&self) -> usize {
+        self.lock().queued()
+    }
+
     /// Starts the close handshake, as `WebSocket::close`.
     pub fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
         self.send(close_message(code, reason))
@@ -326,8 +339,13 @@ impl ReadState {
 }
 
 /// The writes that reading a frame can require.
+/// Bytes of replies that may wait for a full socket before the peer counts as not reading.
+const PONG_BACKLOG: usize = 16 * 1024;
+
 trait Replies {
     fn role(&self) -> Role;
+    /// Bytes queued and not yet written.
+    fn queued(&self) -> usize;
     /// RFC 6455 §5.5.2: answer a Ping with a Pong of the same payload.
     fn pong(&mut self, payload: &[u8]) -> Result<(), Error>;
     /// RFC 6455 §5.5.1: echo a Close we did not start.
@@ -364,6 +382,15 @@ fn react(
             match replies.pong(&payload) {
                 // After our Close, a Ping goes unanswered (§5.5.1).
                 Ok(()) | Err(Error::Closed { .. }) => {}
+                // A full socket with a short write timeout: the Pong stays queued and goes out
+                // before the next frame; but a peer that pings and never reads is not kept.
+                Err(Error::Io(e)) if crate::wire::is_full(&e) => {
+                    if replies.queued() > PONG_BACKLOG {
+                        return Err(Error::Io(io::Error::other(
+                            "the peer sends Pings but does not read the Pongs",
+                        )));
+                    }
+                }
                 Err(e) => return Err(e),
             }
             Ok(Message::Ping(payload))
@@ -412,6 +439,10 @@ impl<S: Read + Write + 'static> Replies for DirectReplies<'_, S> {
         self.sender.role()
     }
 
+    fn queued(&self) -> usize {
+        self.sender.queued()
+    }
+
     fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.sender
             .send(self.stream, &Message::Pong(payload.to_vec()))
@@ -448,6 +479,10 @@ fn as_tcp<S: 'static>(stream: &S) -> Option<&TcpStream> {
 impl Replies for &WsWriter {
     fn role(&self) -> Role {
         WsWriter::role(self)
+    }
+
+    fn queued(&self) -> usize {
+        self.lock().queued()
     }
 
     fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {

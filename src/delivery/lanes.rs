@@ -1,0 +1,320 @@
+//! The writer lanes: a few threads that do every write to every member (the thread budget).
+//!
+//! Each member has ONE thread of its own, its reader. Writes are shared out over a small pool,
+//! member `id` always on lane `id % lanes`. A lane pushes each line into the member's outbox
+//! and offers the outbox to the member's socket, which takes what fits in its send buffer
+//! *now* (sockets have a tiny write timeout, [`SHORT_WRITE`]). A member whose socket is full
+//! costs the lane that one short write; from then on the retry thread offers its outbox, with
+//! growing pauses, until the socket takes everything again (then it is the lane's once more)
+//! or the outbox goes over its bounds (then the member is evicted). So no member waits on
+//! another, and the hub waits on a lane only when the lanes are out of CPU.
+
+use super::outbox::{Bounds, Mailbox, Offered, Turn};
+use super::{Farewell, MemberId, Outgoing, Outlet};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// The write timeout of every member socket. A write that finds the send buffer full returns
+/// after one kernel tick (a few ms) instead of waiting for the peer; Linux rounds any timeout
+/// up to a tick, so asking for less costs nothing. Zero would mean "no timeout at all".
+pub const SHORT_WRITE: Duration = Duration::from_micros(1);
+/// Broadcasts already queued behind one another are pushed and offered to a member in one go,
+/// up to this many (a join storm of 10,000 members is millions of notice deliveries: batching
+/// makes them a few hundred thousand system calls).
+const MAX_BATCH: usize = 256;
+/// Jobs waiting for one lane. A lane never waits on a member, so a full queue means the lanes
+/// are out of CPU; then the hub, and through it the readers, slow down (backpressure).
+const LANE_CAPACITY: usize = 1024;
+/// The retry thread's first pause before offering a full member's outbox again, and its
+/// longest (the pause doubles while the socket stays full).
+const RETRY_FIRST: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_millis(200);
+/// How often the retry thread looks at the ages of waiting lines: the eviction of a member
+/// that stopped reading comes at most this late.
+const AGE_CHECK: Duration = Duration::from_millis(100);
+
+pub(crate) enum Job {
+    Add(Member),
+    /// One line to every member of the lane.
+    Broadcast(Arc<Outgoing>),
+    /// One line to one member.
+    To(MemberId, Arc<Outgoing>),
+    /// The member's outlet holds bytes back (its reader queued a reply): offer again.
+    Flush(MemberId),
+    /// Forget a member, saying goodbye first if there is a farewell.
+    Remove(MemberId, Option<Farewell>),
+}
+
+/// What the delivery threads hold of one member.
+#[derive(Clone)]
+pub(crate) struct Member {
+    pub id: MemberId,
+    pub outlet: Arc<dyn Outlet>,
+    pub mailbox: Arc<Mailbox>,
+}
+
+/// A member the delivery threads dropped.
+pub(crate) struct Eviction {
+    pub id: MemberId,
+    /// Its outbox went over its bounds (rather than: its socket failed, it is gone).
+    pub too_slow: bool,
+}
+
+pub(crate) struct WriterPool {
+    lanes: Vec<Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    retry: Option<Sender<Member>>,
+}
+
+impl WriterPool {
+    pub fn start(
+        lanes: usize,
+        bounds: Bounds,
+        evictions: Sender<Eviction>,
+    ) -> io::Result<WriterPool> {
+        let (retry, stuck) = crossbeam_channel::unbounded();
+        let mut pool = WriterPool {
+            lanes: Vec::new(),
+            threads: Vec::new(),
+            retry: Some(retry.clone()),
+        };
+        let evicted = evictions.clone();
+        pool.threads.push(
+            thread::Builder::new()
+                .name("writer-retry".into())
+                .spawn(move || retry_loop(stuck, bounds, evicted))?,
+        );
+        for n in 0..lanes.max(1) {
+            let (tx, rx) = crossbeam_channel::bounded(LANE_CAPACITY);
+            let lane = Lane {
+                members: HashMap::new(),
+                bounds,
+                retry: retry.clone(),
+                evictions: evictions.clone(),
+            };
+            let thread = thread::Builder::new()
+                .name(format!("writer-{n}"))
+                .spawn(move || lane.run(rx))?;
+            pool.lanes.push(tx);
+            pool.threads.push(thread);
+        }
+        Ok(pool)
+    }
+
+    fn lane(&self, id: MemberId) -> &Sender<Job> {
+        &self.lanes[(id % self.lanes.len() as u64) as usize]
+    }
+
+    pub fn add(&self, member: Member) {
+        let _ = self.lane(member.id).send(Job::Add(member));
+    }
+
+    pub fn to(&self, id: MemberId, line: &Arc<Outgoing>) {
+        let _ = self.lane(id).send(Job::To(id, line.clone()));
+    }
+
+    pub fn flush(&self, id: MemberId) {
+        let _ = self.lane(id).send(Job::Flush(id));
+    }
+
+    pub fn remove(&self, id: MemberId, farewell: Option<Farewell>) {
+        let _ = self.lane(id).send(Job::Remove(id, farewell));
+    }
+
+    pub fn broadcast(&self, line: &Arc<Outgoing>) {
+        for lane in &self.lanes {
+            let _ = lane.send(Job::Broadcast(line.clone()));
+        }
+    }
+
+    /// Lets every lane finish its queue, then joins the threads.
+    pub fn stop(mut self) {
+        self.lanes.clear();
+        self.retry = None;
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Lane {
+    members: HashMap<MemberId, Member>,
+    bounds: Bounds,
+    retry: Sender<Member>,
+    evictions: Sender<Eviction>,
+}
+
+impl Lane {
+    fn run(mut self, jobs: Receiver<Job>) {
+        let mut batch: Vec<Arc<Outgoing>> = Vec::new();
+        let mut next = jobs.recv().ok();
+        while let Some(job) = next.take() {
+            match job {
+                Job::Broadcast(line) => {
+                    batch.push(line);
+                    while batch.len() < MAX_BATCH {
+                        match jobs.try_recv() {
+                            Ok(Job::Broadcast(line)) => batch.push(line),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    let ids: Vec<MemberId> = self.members.keys().copied().collect();
+                    for id in ids {
+                        self.deliver(id, &batch);
+                    }
+                    batch.clear();
+                }
+                Job::To(id, line) => self.deliver(id, std::slice::from_ref(&line)),
+                Job::Flush(id) => self.deliver(id, &[]),
+                Job::Add(member) => {
+                    self.members.insert(member.id, member);
+                }
+                Job::Remove(id, farewell) => {
+                    if let Some(member) = self.members.remove(&id) {
+                        member.mailbox.set_turn(Turn::Closed);
+                        if let Some(farewell) = farewell {
+                            member.outlet.close(&farewell);
+                        }
+                    }
+                }
+            }
+            if next.is_none() {
+                next = jobs.recv().ok();
+            }
+        }
+    }
+
+    /// Pushes `lines` into a member's outbox and, if it is the lane's turn, offers them.
+    fn deliver(&mut self, id: MemberId, lines: &[Arc<Outgoing>]) {
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        for line in lines {
+            if !member.mailbox.push(line.clone(), &self.bounds, now) {
+                return self.evict(id, true);
+            }
+        }
+        if member.mailbox.turn() != Turn::Lane {
+            return;
+        }
+        if member.outlet.pulls() {
+            // Its request thread takes the lines; the retry thread watches their age.
+            if member.mailbox.set_turn(Turn::Retry) == Turn::Lane {
+                let _ = self.retry.send(member.clone());
+            }
+            return;
+        }
+        match member.mailbox.offer_to(&*member.outlet) {
+            Offered::All => {}
+            Offered::Full => {
+                member.mailbox.set_turn(Turn::Retry);
+                let _ = self.retry.send(member.clone());
+            }
+            Offered::Gone(_) => self.evict(id, false),
+        }
+    }
+
+    fn evict(&mut self, id: MemberId, too_slow: bool) {
+        if let Some(member) = self.members.remove(&id) {
+            evict(&member, too_slow, &self.evictions);
+        }
+    }
+}
+
+/// Tells the hub, then closes the member. The hub hears it first: closing wakes the member's
+/// reader, whose "left" must not overtake the reason.
+fn evict(member: &Member, too_slow: bool, evictions: &Sender<Eviction>) {
+    if member.mailbox.set_turn(Turn::Closed) == Turn::Closed {
+        return;
+    }
+    let _ = evictions.send(Eviction {
+        id: member.id,
+        too_slow,
+    });
+    // Closing also tells the transport the member is gone (its reader wakes; a UDP peer's
+    // next datagram joins it anew).
+    member.outlet.close(&Farewell::TooSlow);
+}
+
+/// A member whose socket was full, and when to offer it its outbox again.
+struct Stuck {
+    member: Member,
+    next_try: Instant,
+    pause: Duration,
+}
+
+/// The retry thread: offers full members' outboxes again, with pauses that double while the
+/// socket stays full (so a room of stalled members costs little CPU), and evicts a member
+/// whose outbox goes over its bounds even while the room is quiet.
+fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>) {
+    let mut stuck: Vec<Stuck> = Vec::new();
+    let mut last_age_check = Instant::now();
+    loop {
+        let now = Instant::now();
+        let wake = stuck
+            .iter()
+            .filter(|s| !s.member.outlet.pulls())
+            .map(|s| s.next_try)
+            .min()
+            .unwrap_or(now + AGE_CHECK)
+            .min(last_age_check + AGE_CHECK);
+        match new.recv_timeout(wake.saturating_duration_since(now)) {
+            Ok(member) => stuck.push(Stuck {
+                member,
+                next_try: Instant::now() + RETRY_FIRST,
+                pause: RETRY_FIRST,
+            }),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) if stuck.is_empty() => return,
+            Err(RecvTimeoutError::Disconnected) => {
+                // Shutting down: the lanes are gone; give the rest one last chance.
+                for s in stuck.iter().filter(|s| !s.member.outlet.pulls()) {
+                    let _ = s.member.mailbox.offer_to(&*s.member.outlet);
+                }
+                return;
+            }
+        }
+        let now = Instant::now();
+        if now >= last_age_check + AGE_CHECK {
+            last_age_check = now;
+            stuck.retain(|s| {
+                let mailbox = &s.member.mailbox;
+                if mailbox.turn() != Turn::Retry {
+                    return false;
+                }
+                if mailbox.over(&bounds, now) {
+                    evict(&s.member, true, &evictions);
+                    return false;
+                }
+                // A pulling member whose lines were all taken is the lane's again.
+                !(s.member.outlet.pulls() && mailbox.release_if_empty())
+            });
+        }
+        stuck.retain_mut(|s| {
+            if s.member.outlet.pulls() || s.next_try > now {
+                return true;
+            }
+            match s.member.mailbox.offer_to(&*s.member.outlet) {
+                Offered::All => false,
+                Offered::Full => {
+                    s.pause = (s.pause * 2).min(RETRY_MAX);
+                    s.next_try = Instant::now() + s.pause;
+                    true
+                }
+                Offered::Gone(_) => {
+                    evict(&s.member, false, &evictions);
+                    false
+                }
+            }
+        });
+    }
+}
