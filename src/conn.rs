@@ -137,6 +137,8 @@ impl Drop for Registered<'_> {
 /// What every transport thread can reach.
 pub(crate) struct Context {
     pub config: ServerConfig,
+    /// The HTTP + WebSocket listener's real address, for hints that point to the web page.
+    pub ws_addr: Option<SocketAddr>,
     pub hub: Hub,
     pub slots: Arc<Slots>,
     /// Places per client address, against `--max-per-ip`.
