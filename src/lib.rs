@@ -11,6 +11,7 @@
 //! | [`http`] | just enough HTTP/1.1 to upgrade to WebSocket and serve one page |
 //! | [`hub`] | the chat room every transport joins; one thread, one order of messages |
 //! | [`writer`] | the few threads that write to every member (the thread budget) |
+//! | [`json`] | RFC 8259 JSON: a value type, an encoder, a strict and bounded decoder |
 //! | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
 //! | [`server`] | `plainsock serve`: listeners, the member cap, the accept loop, shutdown |
 //! | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
@@ -26,6 +27,7 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod json;
 pub mod rand;
 pub mod server;
 pub mod tcp;
