@@ -79,7 +79,7 @@ fn upgrade(
         }
     };
     if let Some(origin) = request.header("Origin")
-        && !origin_allowed(origin, request.header("Host"), &ctx.config.allow_origins)
+        && !http::origin_allowed(origin, request.header("Host"), &ctx.config.allow_origins)
     {
         let why = format!("pages from {origin} may not open this chat");
         return respond(stream, 403, &[], &why);
@@ -103,14 +103,6 @@ fn upgrade(
     };
     let (reader, writer) = ws::split_shared(stream.clone(), Role::Server, leftover, limits);
     chat_member(reader, writer, stream, peer, ctx);
-}
-
-/// Cross-site WebSocket hijacking: any page can open a WebSocket to any server, with the
-/// user's cookies. Browsers send `Origin`, so only our own pages (and `--allow-origin` ones) may.
-fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> bool {
-    let origin = origin.trim_end_matches('/');
-    let own = host.is_some_and(|host| origin.eq_ignore_ascii_case(&format!("http://{host}")));
-    own || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }
 
 /// Reads the member's messages until it leaves; pings it when it is quiet (keepalive).
@@ -242,37 +234,6 @@ pub(crate) fn refuse(stream: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_our_own_pages_and_listed_origins_may_open_the_chat() {
-        let listed = vec!["https://chat.example".to_string()];
-        assert!(origin_allowed(
-            "http://127.0.0.1:8080",
-            Some("127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(origin_allowed(
-            "HTTP://LOCALHOST:8080/",
-            Some("localhost:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://evil.example",
-            Some("127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://127.0.0.1:9999",
-            Some("127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed("null", Some("127.0.0.1:8080"), &[]));
-        assert!(origin_allowed(
-            "https://chat.example",
-            Some("127.0.0.1:8080"),
-            &listed
-        ));
-    }
 
     #[test]
     fn close_reasons_are_cut_to_fit_a_control_frame() {

@@ -8,5 +8,7 @@
 //!   handshake and its timeout, unknown namespaces refused, events handed to an [`App`].
 
 pub mod packet;
+mod server;
 
 pub use packet::{Decoder, Kind, Packet, placeholder};
+pub use server::{App, Client, Options, Server};
