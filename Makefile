@@ -6,7 +6,7 @@ CARGO ?= cargo
 help:
 	@echo "make run          build (release) and run 'plainsock serve' on its defaults"
 	@echo "make test         unit + integration tests, clippy, rustfmt check"
-	@echo "make e2e          end-to-end tests against third-party peers (headless Chromium)"
+	@echo "make e2e          end-to-end tests against third-party peers (Chromium, websockets, socket.io-client)"
 	@echo "make bench        benchmarks against a raw-socket baseline (up to 5 minutes)"
 	@echo "make bench-quick  a 30-second smoke run of the benchmarks"
 	@echo "make doc          build the API documentation (target/doc/plainsock)"
@@ -28,13 +28,15 @@ bench-quick:
 	$(CARGO) build --release --bin plainsock --example bench
 	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); ./target/release/examples/bench --quick
 
-# Real peers: Debian's headless Chromium (the chat page, CDP over our own WebSocket client)
-# and Python's websockets (against the echo example). `make test` skips these tests.
+# Real peers: Debian's headless Chromium (the chat page, CDP over our own WebSocket client),
+# Python's websockets (against the echo example) and npm's socket.io-client (against the
+# Socket.IO echo example; `npm ci` in tests/node installs it). `make test` skips these tests.
 e2e:
 	@test -x /usr/bin/chromium || { echo "make e2e needs Debian's Chromium at /usr/bin/chromium: apt-get install -y chromium" >&2; exit 1; }
 	@/usr/bin/python3 -c "import websockets" 2>/dev/null || { echo "make e2e needs Python's websockets for /usr/bin/python3: apt-get install -y python3-websockets" >&2; exit 1; }
+	@test -d tests/node/node_modules/socket.io-client || { echo "make e2e needs socket.io-client: cd tests/node && npm ci" >&2; exit 1; }
 	$(CARGO) build --release --examples
-	$(CARGO) test --release --test e2e_browser --test e2e_interop -- --include-ignored --test-threads=1
+	$(CARGO) test --release --test e2e_browser --test e2e_interop --test e2e_socketio -- --include-ignored --test-threads=1
 	@echo "screenshot of the chat page: target/e2e/chat.png"
 
 doc:

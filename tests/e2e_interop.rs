@@ -7,92 +7,26 @@
 mod e2e;
 
 use e2e::chromium::Chromium;
+use e2e::example::{Example, run_within};
 use e2e::json::Json;
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 /// The whole exchange (a few MiB each way over loopback) fits in this easily.
 const EXCHANGE: Duration = Duration::from_secs(60);
 
-/// The example binary, running; killed when dropped.
-struct EchoServer {
-    child: Child,
-    addr: SocketAddr,
-}
+/// The echo example, running; killed when dropped.
+struct EchoServer(Example);
 
 impl EchoServer {
-    /// Starts `target/<profile>/examples/ws_echo_server` on a free port and reads the
-    /// address it announces.
     fn start() -> EchoServer {
-        let exe = example_path("ws_echo_server");
-        assert!(
-            exe.exists(),
-            "{} is missing: run `cargo build --release --examples` (make e2e does)",
-            exe.display()
-        );
-        let mut child = Command::new(&exe)
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the echo server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut server = EchoServer {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        // The announcement comes on stdout; a thread reads it so the wait can be bounded, and
-        // then drains the rest.
-        let (found, announced) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = address_in(&line) {
-                    let _ = found.send(addr);
-                }
-            }
-        });
-        server.addr = announced
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the echo server announces its address on stdout");
-        server
+        EchoServer(Example::start("ws_echo_server"))
     }
 
     fn url(&self) -> String {
-        format!("ws://{}/", self.addr)
+        format!("ws://{}/", self.0.addr)
     }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The first `127.0.0.1:PORT` (with a real port) in a line such as
-/// `listening on ws://127.0.0.1:40123/`.
-fn address_in(line: &str) -> Option<SocketAddr> {
-    line.split(|c: char| c.is_whitespace() || c == '/')
-        .filter_map(|word| word.parse::<SocketAddr>().ok())
-        .find(|addr| addr.port() != 0)
-}
-
-/// Examples sit next to the test binaries' folder: target/<profile>/examples/NAME, while this
-/// test runs as target/<profile>/deps/e2e_interop-HASH.
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary sits in target/<profile>/deps");
-    profile_dir.join("examples").join(name)
 }
 
 /// Runs in the page: sends each message, awaits its echo, compares, then closes with 1000.
@@ -190,36 +124,10 @@ fn python_websockets_gets_every_echo_and_a_clean_close() {
     let server = EchoServer::start();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/ws_echo_client.py");
     // Debian's python3, where `apt-get install python3-websockets` puts the library.
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .arg(server.url())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start /usr/bin/python3");
-
+    let mut python = Command::new("/usr/bin/python3");
+    python.arg(&script).arg(server.url());
     // The script has its own 60 s limit; this one is the backstop if Python itself hangs.
-    let deadline = Instant::now() + EXCHANGE + Duration::from_secs(10);
-    let status = loop {
-        match child.try_wait().expect("wait for python") {
-            Some(status) => break status,
-            None if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the Python client did not finish within {EXCHANGE:?}");
-            }
-        }
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_string(&mut stdout);
-    }
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut stderr);
-    }
+    let (status, stdout, stderr) = run_within(python, EXCHANGE + Duration::from_secs(10));
     assert!(
         status.success(),
         "the Python client failed ({status}):\n{stdout}{stderr}"
