@@ -6,6 +6,7 @@
 use plainsock::engineio::{self, Connection, Data, Engine, Handler, Packet, Socket, packet};
 use plainsock::http;
 use plainsock::json::{self, Json};
+use plainsock::socketio;
 use plainsock::ws::{self, Message, WebSocket};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -605,4 +606,220 @@ fn a_websocket_client_that_does_not_pong_is_closed() {
         .to_string();
     assert_eq!(read_text(&mut socket), "2", "the server pings");
     assert_eq!(f.end_of(&sid), "ping timeout");
+}
+
+#[test]
+fn sessions_over_the_cap_get_503() {
+    let f = fixture_with(|o| o.max_sessions = 3);
+    let mut held: Vec<(Client, String)> = (0..3)
+        .map(|_| {
+            let mut client = Client::connect(f.addr);
+            let (sid, _) = open(&mut client);
+            (client, sid)
+        })
+        .collect();
+    let mut extra = Client::connect(f.addr);
+    let reply = extra.request("GET", "/engine.io/?EIO=4&transport=polling", b"");
+    assert_eq!(reply.status, 503);
+    // One leaves (the close packet), and there is room again.
+    let (mut client, sid) = held.remove(0);
+    assert_eq!(client.request("POST", &polling(&sid), b"1").text(), "ok");
+    assert_eq!(f.end_of(&sid), "client close");
+    let mut again = Client::connect(f.addr);
+    open(&mut again);
+    // Shutting down ends them all, and the application hears of each.
+    f.engine.close_all();
+    for _ in 0..3 {
+        assert_eq!(f.next_end(PATIENCE).1, "server shutting down");
+    }
+    let (mut client, sid) = held.remove(0);
+    assert_eq!(client.request("GET", &polling(&sid), b"").error().1, 1);
+    assert_eq!(f.engine.session_count(), 0);
+}
+
+// Socket.IO on top: the handshake, events and acks, binary attachments, refusals.
+
+/// Records what the application saw; acks every event that asks, with its arguments.
+struct Recorder(Mutex<Sender<String>>);
+
+impl socketio::App for Recorder {
+    fn has_namespace(&self, nsp: &str) -> bool {
+        nsp == "/" || nsp == "/custom"
+    }
+
+    fn connect(&self, _client: &socketio::Client, nsp: &str, auth: &Json) {
+        let _ = self.0.lock().unwrap().send(format!("connect {nsp} {auth}"));
+    }
+
+    fn packet(&self, client: &socketio::Client, packet: socketio::Packet) {
+        let seen = format!("{} +{}", packet.encode(), packet.attachments.len());
+        let _ = self.0.lock().unwrap().send(seen);
+        if let Some(id) = packet.id {
+            let args = packet.args().to_vec();
+            client.send(&socketio::Packet::ack(
+                &packet.nsp,
+                id,
+                args,
+                packet.attachments,
+            ));
+        }
+    }
+
+    fn disconnect(&self, _client: &socketio::Client, nsp: &str, reason: &str) {
+        let _ = self
+            .0
+            .lock()
+            .unwrap()
+            .send(format!("disconnect {nsp} {reason}"));
+    }
+}
+
+struct SocketIo {
+    addr: SocketAddr,
+    seen: Receiver<String>,
+    stopping: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl SocketIo {
+    fn start() -> SocketIo {
+        let options = engineio::Options {
+            path: "/socket.io/".into(),
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(30),
+            quiet: true,
+            ..engineio::Options::default()
+        };
+        let (tx, seen) = mpsc::channel();
+        let app = socketio::Server::new(
+            Recorder(Mutex::new(tx)),
+            socketio::Options {
+                connect_timeout: Duration::from_millis(300),
+                ..socketio::Options::default()
+            },
+        );
+        let engine = Engine::new(options, app).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
+        let accept = thread::spawn(move || engineio::serve(&listener, &[engine], &stop));
+        SocketIo {
+            addr,
+            seen,
+            stopping,
+            accept: Some(accept),
+        }
+    }
+
+    fn seen(&self) -> String {
+        self.seen.recv_timeout(PATIENCE).expect("the app sees it")
+    }
+
+    /// A polling session on `/socket.io/`, and the connections it polls and posts on.
+    fn session(&self) -> (Client, Client, String) {
+        let mut get = Client::connect(self.addr);
+        let reply = get.request("GET", "/socket.io/?EIO=4&transport=polling", b"");
+        let handshake = json::parse(&reply.text()[1..]).unwrap();
+        let sid = handshake.get("sid").as_str().unwrap().to_string();
+        (get, Client::connect(self.addr), sid)
+    }
+}
+
+impl Drop for SocketIo {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = TcpStream::connect_timeout(&self.addr, PATIENCE);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+fn sio(sid: &str) -> String {
+    format!("/socket.io/?EIO=4&transport=polling&sid={sid}")
+}
+
+fn sio_poll(get: &mut Client, sid: &str) -> Vec<Packet> {
+    let reply = get.request("GET", &sio(sid), b"");
+    packet::decode_payload(&reply.body).expect("a payload")
+}
+
+#[test]
+fn socketio_connects_and_acks_events_with_binary_attachments() {
+    let server = SocketIo::start();
+    let (mut get, mut post, sid) = server.session();
+    assert_eq!(
+        post.request("POST", &sio(&sid), br#"40{"token":"a"}"#)
+            .text(),
+        "ok"
+    );
+    let joined = sio_poll(&mut get, &sid);
+    let Some(Packet::Message(Data::Text(connect))) = joined.first() else {
+        panic!("expected CONNECT, got {joined:?}");
+    };
+    let reply = json::parse(connect.strip_prefix('0').expect("CONNECT")).unwrap();
+    assert_eq!(reply.get("sid").as_str().map(str::len), Some(20));
+    assert_eq!(server.seen(), r#"connect / {"token":"a"}"#);
+    // An event that asks for ack 7, answered with its arguments (those after its name).
+    assert_eq!(
+        post.request("POST", &sio(&sid), br#"427["hi",1]"#).text(),
+        "ok"
+    );
+    assert_eq!(server.seen(), r#"27["hi",1] +0"#);
+    // (Each Socket.IO packet rides in an Engine.IO message: `4` + `37[1]` on the wire.)
+    assert_eq!(sio_poll(&mut get, &sid), vec![text("37[1]")]);
+    // A binary event: the placeholder's buffer is the next message (base64 in polling).
+    let event = "451-8[\"bin\",{\"_placeholder\":true,\"num\":0}]\u{1e}bAQID";
+    assert_eq!(
+        post.request("POST", &sio(&sid), event.as_bytes()).text(),
+        "ok"
+    );
+    assert_eq!(
+        server.seen(),
+        r#"51-8["bin",{"_placeholder":true,"num":0}] +1"#
+    );
+    let binary_ack = sio_poll(&mut get, &sid);
+    assert_eq!(
+        binary_ack,
+        vec![
+            text(r#"61-8[{"_placeholder":true,"num":0}]"#),
+            Packet::Message(Data::Binary(vec![1, 2, 3])),
+        ]
+    );
+    // DISCONNECT leaves the namespace.
+    assert_eq!(post.request("POST", &sio(&sid), b"41").text(), "ok");
+    assert_eq!(server.seen(), "disconnect / client namespace disconnect");
+}
+
+#[test]
+fn socketio_refuses_unknown_namespaces_and_closes_on_broken_packets() {
+    let server = SocketIo::start();
+    let (mut get, mut post, sid) = server.session();
+    assert_eq!(post.request("POST", &sio(&sid), b"40/nope,").text(), "ok");
+    assert_eq!(
+        sio_poll(&mut get, &sid),
+        vec![text(r#"4/nope,{"message":"Invalid namespace"}"#)]
+    );
+    assert_eq!(post.request("POST", &sio(&sid), b"40/custom,").text(), "ok");
+    assert!(
+        matches!(&sio_poll(&mut get, &sid)[..], [Packet::Message(Data::Text(t))] if t.starts_with("0/custom,{\"sid\":"))
+    );
+    assert_eq!(server.seen(), "connect /custom {}");
+    // An event whose payload is not an array: the whole connection ends.
+    assert_eq!(
+        post.request("POST", &sio(&sid), b"42/custom,{}").text(),
+        "ok"
+    );
+    assert_eq!(server.seen(), "disconnect /custom server close");
+    let after = get.request("GET", &sio(&sid), b"");
+    assert_eq!(after.error().1, 1, "the session is gone");
+}
+
+#[test]
+fn socketio_closes_a_client_that_joins_no_namespace_in_time() {
+    let server = SocketIo::start();
+    let (mut get, _post, sid) = server.session();
+    // The held poll ends with the close packet when the connect timeout (300 ms) passes.
+    assert_eq!(sio_poll(&mut get, &sid), vec![Packet::Close]);
 }

@@ -146,6 +146,15 @@ impl Engine {
         lock(&self.0.sessions).len()
     }
 
+    /// Ends every session (the server is shutting down): held polls answer `1`, WebSockets
+    /// get `1` and a close, and each application [`super::Connection`] is told.
+    pub fn close_all(&self) {
+        let sockets: Vec<Socket> = lock(&self.0.sessions).values().cloned().collect();
+        for socket in sockets {
+            socket.close_with("server shutting down");
+        }
+    }
+
     /// Is this request target one of ours?
     pub fn serves(&self, target: &str) -> bool {
         let path = target.split('?').next().unwrap_or_default();
