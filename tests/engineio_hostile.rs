@@ -491,7 +491,7 @@ fn a_foreign_origin_is_403_and_our_own_pages_are_served() {
 fn pings_reach_a_polling_client_and_its_pongs_keep_the_session() {
     let f = fixture_with(|o| {
         o.ping_interval = Duration::from_millis(50);
-        o.ping_timeout = Duration::from_secs(20);
+        o.ping_timeout = Duration::from_secs(5);
     });
     let mut get = Client::connect(f.addr);
     let (sid, _) = open(&mut get);

@@ -107,9 +107,6 @@ struct Shared {
     options: Options,
     handler: Arc<dyn Handler>,
     sessions: Mutex<HashMap<String, Socket>>,
-    /// The heartbeat thread, woken for each new session (its first ping is due sooner than
-    /// the thread's longest sleep).
-    heartbeat: Mutex<Option<thread::Thread>>,
 }
 
 /// An Engine.IO server: its sessions and the heartbeat thread that pings them. Cloning it
@@ -118,8 +115,12 @@ struct Shared {
 #[derive(Clone)]
 pub struct Engine(Arc<Shared>);
 
-/// The heartbeat thread looks at every session at least this often.
+/// The heartbeat thread looks at every session at least this often (and at least once per
+/// ping interval, so a new session's first ping is on time) ...
 const BEAT_AT_LEAST: Duration = Duration::from_secs(1);
+/// ... and at most this often per ping timeout: with 10,000 sessions, each with its own
+/// deadlines, it would otherwise wake for every one of them and look at all of them.
+const BEATS_PER_TIMEOUT: u32 = 8;
 
 impl Engine {
     pub fn new(options: Options, handler: impl Handler) -> io::Result<Engine> {
@@ -127,13 +128,11 @@ impl Engine {
             options,
             handler: Arc::new(handler),
             sessions: Mutex::new(HashMap::new()),
-            heartbeat: Mutex::new(None),
         });
         let weak = Arc::downgrade(&shared);
-        let beating = thread::Builder::new()
+        thread::Builder::new()
             .name("engine.io-heartbeat".into())
             .spawn(move || heartbeat(&weak))?;
-        *lock(&shared.heartbeat) = Some(beating.thread().clone());
         Ok(Engine(shared))
     }
 
@@ -263,9 +262,6 @@ impl Engine {
                 return None;
             }
             sessions.insert(sid.clone(), socket.clone());
-        }
-        if let Some(beating) = lock(&self.0.heartbeat).as_ref() {
-            beating.unpark();
         }
         let upgrades = match transport {
             Transport::Polling => vec![Json::from("websocket")],
@@ -605,7 +601,10 @@ fn heartbeat(shared: &Weak<Shared>) {
             return;
         };
         let now = Instant::now();
-        let mut next = now + BEAT_AT_LEAST;
+        let options = &shared.options;
+        let mut next = now + BEAT_AT_LEAST.min(options.ping_interval);
+        let soonest =
+            now + (options.ping_timeout / BEATS_PER_TIMEOUT).max(Duration::from_millis(1));
         let sockets: Vec<Socket> = lock(&shared.sessions).values().cloned().collect();
         drop(shared);
         for socket in sockets {
@@ -614,7 +613,7 @@ fn heartbeat(shared: &Weak<Shared>) {
                 Beat::Until(at) | Beat::Ping(at) => next = next.min(at),
             }
         }
-        thread::park_timeout(next.saturating_duration_since(Instant::now()));
+        thread::sleep(next.max(soonest).saturating_duration_since(Instant::now()));
     }
 }
 
