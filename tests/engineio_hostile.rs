@@ -26,7 +26,9 @@ struct Echo(Mutex<Sender<(String, String)>>);
 struct EchoConnection(Sender<(String, String)>);
 
 impl Handler for Echo {
-    fn open(&self, _socket: &Socket) -> Box<dyn Connection> {
+    fn open(&self, socket: &Socket) -> Box<dyn Connection> {
+        let peer = socket.peer_addr().expect("the handshake's address");
+        assert!(peer.ip().is_loopback(), "{peer}");
         let ended = self.0.lock().unwrap().clone();
         Box::new(EchoConnection(ended))
     }

@@ -223,12 +223,18 @@ impl Engine {
     }
 
     /// A new session: a fresh sid, the heartbeat's clock started, the application told.
-    fn create(&self, transport: Transport, ws: Option<&WsWriter>) -> Option<(Socket, String)> {
+    fn create(
+        &self,
+        stream: &TcpStream,
+        transport: Transport,
+        ws: Option<&WsWriter>,
+    ) -> Option<(Socket, String)> {
         let options = &self.0.options;
         let sid = crate::rand::url_token(15);
         let weak = Arc::downgrade(&self.0);
         let session = Session {
             sid: sid.clone(),
+            peer: stream.peer_addr().ok(),
             ping_interval: options.ping_interval,
             ping_timeout: options.ping_timeout,
             budget: options.max_payload,
@@ -290,7 +296,7 @@ impl Engine {
 
     /// `GET` without a sid: the handshake; the answer is the open packet.
     fn open_polling(&self, stream: &TcpStream, cors: &[(&str, String)]) -> Next {
-        match self.create(Transport::Polling, None) {
+        match self.create(stream, Transport::Polling, None) {
             Some((_, open)) => answer(stream, 200, TEXT, cors, open.as_bytes()),
             None => too_many_sessions(stream),
         }
@@ -442,7 +448,7 @@ impl Engine {
         let Some((reader, writer)) = self.accept_websocket(stream, req, leftover) else {
             return Next::Close;
         };
-        match self.create(Transport::WebSocket, Some(&writer)) {
+        match self.create(stream, Transport::WebSocket, Some(&writer)) {
             Some((socket, _)) => websocket(&socket, reader, &writer),
             None => {
                 let _ = writer.close(1013, "too many sessions");

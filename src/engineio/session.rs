@@ -4,6 +4,7 @@
 use super::packet::{Data, Packet};
 use crate::ws::{Message, WsWriter};
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -133,6 +134,8 @@ pub(super) struct State {
 
 pub(super) struct Session {
     pub sid: String,
+    /// Where the handshake came from (a polling client may use other connections later).
+    pub peer: Option<SocketAddr>,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     /// Most bytes one poll answer carries.
@@ -175,6 +178,11 @@ pub(super) enum Beat {
 impl Socket {
     pub fn sid(&self) -> &str {
         &self.0.sid
+    }
+
+    /// The address the session's handshake came from.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.0.peer
     }
 
     pub fn transport(&self) -> Transport {
