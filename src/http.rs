@@ -496,7 +496,7 @@ pub fn read_head(
     limit: usize,
     deadline: Instant,
 ) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
-    read_head_with(stream, HeadParser::new(limit), deadline)
+    read_head_with(stream, HeadParser::new(limit), Vec::new(), deadline)
 }
 
 /// [`read_head`] for a response head, as a client reads it ([`HeadParser::for_response`]).
@@ -505,16 +505,33 @@ pub fn read_response_head(
     limit: usize,
     deadline: Instant,
 ) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
-    read_head_with(stream, HeadParser::for_response(limit), deadline)
+    read_head_with(
+        stream,
+        HeadParser::for_response(limit),
+        Vec::new(),
+        deadline,
+    )
+}
+
+/// Like [`read_head`], when `already` holds bytes read past the previous request on this
+/// connection (HTTP keep-alive): they are the start of this head.
+pub fn read_head_after(
+    stream: &TcpStream,
+    already: Vec<u8>,
+    limit: usize,
+    deadline: Instant,
+) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
+    read_head_with(stream, HeadParser::new(limit), already, deadline)
 }
 
 fn read_head_with(
     stream: &TcpStream,
     parser: HeadParser,
+    already: Vec<u8>,
     deadline: Instant,
 ) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
     let before = stream.read_timeout().map_err(HeadError::Io)?;
-    let result = read_head_until(stream, parser, deadline);
+    let result = read_head_until(stream, parser, already, deadline);
     let restored = stream.set_read_timeout(before);
     let parts = result?;
     restored.map_err(HeadError::Io)?;
@@ -524,6 +541,7 @@ fn read_head_with(
 fn read_head_until(
     mut stream: &TcpStream,
     mut parser: HeadParser,
+    already: Vec<u8>,
     deadline: Instant,
 ) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
     let timed_out = || {
@@ -532,6 +550,11 @@ fn read_head_until(
             "HTTP head not complete in time",
         ))
     };
+    if parser.feed(&already).map_err(HeadError::Http)? {
+        return parser
+            .into_parts()
+            .ok_or_else(|| HeadError::Http(bad_request("internal: head complete without parts")));
+    }
     let mut chunk = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -582,7 +605,17 @@ pub fn read_request_head(
     limit: usize,
     timeout: Duration,
 ) -> Result<(Request, Vec<u8>), HttpError> {
-    match read_head(stream, limit, Instant::now() + timeout) {
+    read_request_head_after(stream, Vec::new(), limit, timeout)
+}
+
+/// Like [`read_request_head`], when `already` holds the start of the head (see [`read_head_after`]).
+pub fn read_request_head_after(
+    stream: &TcpStream,
+    already: Vec<u8>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<(Request, Vec<u8>), HttpError> {
+    match read_head_after(stream, already, limit, Instant::now() + timeout) {
         Ok((head, leftover)) => Ok((parse_request(&head)?, leftover)),
         Err(HeadError::Http(e)) => Err(e),
         Err(HeadError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => Err(HttpError::new(
@@ -629,9 +662,7 @@ pub fn write_response(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<()> {
-    let out = response_bytes(status, headers, body, true, &http_date(SystemTime::now()))?;
-    w.write_all(&out)?;
-    w.flush()
+    write_response_with(w, status, headers, body, true, "close")
 }
 
 /// The answer to `HEAD`: exactly the head [`write_response`] would send for `body` (its
@@ -642,7 +673,30 @@ pub fn write_response_head(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<()> {
-    let out = response_bytes(status, headers, body, false, &http_date(SystemTime::now()))?;
+    write_response_with(w, status, headers, body, false, "close")
+}
+
+/// Like [`write_response`], but the connection stays open for the client's next request
+/// (`Connection: keep-alive`, RFC 9112 §9.3): long-polling clients ask again at once.
+pub fn write_response_keep_alive(
+    w: &mut impl Write,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<()> {
+    write_response_with(w, status, headers, body, true, "keep-alive")
+}
+
+fn write_response_with(
+    w: &mut impl Write,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    with_body: bool,
+    connection: &str,
+) -> io::Result<()> {
+    let date = http_date(SystemTime::now());
+    let out = response_bytes(status, headers, body, with_body, connection, &date)?;
     w.write_all(&out)?;
     w.flush()
 }
@@ -652,6 +706,7 @@ fn response_bytes(
     headers: &[(&str, &str)],
     body: &[u8],
     with_body: bool,
+    connection: &str,
     date: &str,
 ) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(200 + body.len());
@@ -671,7 +726,7 @@ fn response_bytes(
     }
     write!(
         out,
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "Content-Length: {}\r\nConnection: {connection}\r\n\r\n",
         body.len()
     )?;
     if with_body {
@@ -720,6 +775,254 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     (year, month, day)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keep-alive: more than one request on a connection, and request bodies (RFC 9112 §6, §9.3)
+
+/// Does the client let the connection carry another request? HTTP/1.1's default is yes,
+/// unless it says `Connection: close` (RFC 9112 §9.3).
+pub fn wants_keep_alive(request: &Request) -> bool {
+    !request.has_token("Connection", "close")
+}
+
+/// Waits up to `idle` for the client's next request on a kept-alive connection, then reads
+/// its head within `head_timeout`. `leftover` is what was read past the previous request.
+/// `Ok(None)`: the client closed the connection, or sent nothing in time; both end it quietly.
+pub fn next_request(
+    stream: &TcpStream,
+    leftover: Vec<u8>,
+    limit: usize,
+    idle: Duration,
+    head_timeout: Duration,
+) -> Result<Option<(Request, Vec<u8>)>, HttpError> {
+    if leftover.is_empty() {
+        let mut first = [0u8; 1];
+        let waited = stream
+            .set_read_timeout(Some(idle.max(Duration::from_millis(1))))
+            .and_then(|()| stream.peek(&mut first));
+        if !matches!(waited, Ok(n) if n > 0) {
+            return Ok(None);
+        }
+    }
+    read_request_head_after(stream, leftover, limit, head_timeout).map(Some)
+}
+
+/// Longest chunk-size line or trailer line of a chunked body we read.
+const MAX_CHUNK_LINE: usize = 1024;
+/// Most trailer lines after the last chunk.
+const MAX_TRAILERS: usize = 32;
+
+/// RFC 9112 §7.1: the chunked transfer coding, decoded as bytes arrive (sans I/O). Each chunk is
+/// its size in hex on a line (`;extensions` ignored), its bytes, CRLF; size 0 ends the body,
+/// then trailer lines and an empty line. The decoded body may be at most `max` bytes (413).
+#[derive(Debug)]
+pub struct ChunkedDecoder {
+    state: Chunk,
+    line: Vec<u8>,
+    body: Vec<u8>,
+    max: usize,
+    trailers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size,
+    Data(usize),
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+impl ChunkedDecoder {
+    pub fn new(max: usize) -> Self {
+        ChunkedDecoder {
+            state: Chunk::Size,
+            line: Vec::new(),
+            body: Vec::new(),
+            max,
+            trailers: 0,
+        }
+    }
+
+    /// Takes bytes that arrived; returns how many belong to the body (the rest, once it is
+    /// done, is the next request).
+    pub fn feed(&mut self, input: &[u8]) -> Result<usize, HttpError> {
+        let mut used = 0;
+        while let Some(rest) = input.get(used..).filter(|r| !r.is_empty()) {
+            match self.state {
+                Chunk::Done => break,
+                Chunk::Data(left) => {
+                    let take = left.min(rest.len());
+                    self.body
+                        .extend_from_slice(rest.get(..take).unwrap_or_default());
+                    used += take;
+                    self.state = match left - take {
+                        0 => Chunk::DataEnd,
+                        left => Chunk::Data(left),
+                    };
+                }
+                _ => {
+                    used += 1;
+                    match rest.first() {
+                        Some(b'\n') => self.end_of_line()?,
+                        Some(&b) if self.line.len() < MAX_CHUNK_LINE => self.line.push(b),
+                        _ => return Err(bad_request("chunk line too long")),
+                    }
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    fn end_of_line(&mut self) -> Result<(), HttpError> {
+        let mut line = std::mem::take(&mut self.line);
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        self.state = match self.state {
+            Chunk::Size => {
+                let size = line.split(|&b| b == b';').next().unwrap_or_default();
+                let size = std::str::from_utf8(size).unwrap_or_default().trim_end();
+                let ok = !size.is_empty() && size.len() <= 16;
+                let size = usize::from_str_radix(size, 16)
+                    .ok()
+                    .filter(|_| ok)
+                    .ok_or_else(|| bad_request("bad chunk size"))?;
+                if size > self.max.saturating_sub(self.body.len()) {
+                    return Err(HttpError::new(
+                        413,
+                        format!("body larger than {} bytes", self.max),
+                    ));
+                }
+                if size == 0 {
+                    Chunk::Trailers
+                } else {
+                    Chunk::Data(size)
+                }
+            }
+            Chunk::DataEnd if line.is_empty() => Chunk::Size,
+            Chunk::DataEnd => return Err(bad_request("chunk longer than its size")),
+            Chunk::Trailers if line.is_empty() => Chunk::Done,
+            Chunk::Trailers if self.trailers < MAX_TRAILERS => {
+                self.trailers += 1;
+                Chunk::Trailers
+            }
+            _ => return Err(bad_request("too many trailer lines")),
+        };
+        Ok(())
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == Chunk::Done
+    }
+
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+}
+
+/// How a request says its body ends (RFC 9112 §6.3).
+fn body_length(request: &Request, max: usize) -> Result<Option<usize>, HttpError> {
+    let chunked = request.header_count("Transfer-Encoding") > 0;
+    let lengths: Vec<&str> = request.tokens("Content-Length").collect();
+    if chunked {
+        // Both framings at once is how requests are smuggled past proxies (§6.3 item 3).
+        if !lengths.is_empty() {
+            return Err(bad_request("both Transfer-Encoding and Content-Length"));
+        }
+        let codings: Vec<&str> = request.tokens("Transfer-Encoding").collect();
+        if codings.len() != 1 || !codings.iter().all(|c| c.eq_ignore_ascii_case("chunked")) {
+            return Err(HttpError::new(
+                501,
+                "only the chunked transfer coding is supported",
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(first) = lengths.first() else {
+        return Ok(Some(0));
+    };
+    let valid = |v: &&str| !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit());
+    if !lengths.iter().all(|v| valid(v) && v == first) {
+        return Err(bad_request("bad Content-Length"));
+    }
+    let n: u128 = first
+        .parse()
+        .map_err(|_| bad_request("bad Content-Length"))?;
+    if n > max as u128 {
+        return Err(HttpError::new(413, format!("body larger than {max} bytes")));
+    }
+    Ok(Some(n as usize))
+}
+
+/// Reads a request's body, `Content-Length` or chunked, at most `max` bytes (413 before
+/// reading, for a declared length over it), all of it before `deadline` (408).
+/// `leftover` holds what was read past the head; it is left holding what follows the body.
+pub fn read_body(
+    mut stream: &TcpStream,
+    request: &Request,
+    leftover: &mut Vec<u8>,
+    max: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, HttpError> {
+    let length = body_length(request, max)?;
+    let mut chunked = ChunkedDecoder::new(max);
+    let mut body = Vec::new();
+    let mut input = std::mem::take(leftover);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        // Take what the input holds; stop once the body is whole.
+        let used = match length {
+            Some(n) => {
+                let take = (n - body.len()).min(input.len());
+                body.extend_from_slice(input.get(..take).unwrap_or_default());
+                take
+            }
+            None => chunked.feed(&input)?,
+        };
+        input.drain(..used);
+        let whole = match length {
+            Some(n) => body.len() == n,
+            None => chunked.is_done(),
+        };
+        if whole {
+            *leftover = input;
+            return Ok(if length.is_some() {
+                body
+            } else {
+                chunked.into_body()
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err(HttpError::new(408, "request body not complete in time"));
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(bad_request("connection closed inside the body")),
+            Ok(n) => input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(HttpError::new(408, "request body not complete in time"));
+            }
+            Err(e) => return Err(bad_request(e.to_string())),
+        }
+    }
+}
+
+/// Cross-site request forgery: any page can make a browser send a request (or open a
+/// WebSocket) to any server, with the user's cookies. Browsers say which page in `Origin`,
+/// so only our own pages and the `allowed` ones may. `own` is our pages' origin:
+/// `http://{Host}`, or the scheme and host a trusted proxy reported.
+pub fn origin_allowed(origin: &str, own: Option<&str>, allowed: &[String]) -> bool {
+    let origin = origin.trim_end_matches('/');
+    let own = own.is_some_and(|own| origin.eq_ignore_ascii_case(own));
+    own || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }
 
 /// How long and how much [`close_after_response`] drains before giving up.
@@ -1098,11 +1401,11 @@ mod tests {
     fn writes_complete_responses() {
         let date = "Sun, 06 Nov 1994 08:49:37 GMT";
         let text = [("Content-Type", "text/plain")];
-        let out = response_bytes(404, &text, b"nope", true, date).unwrap();
+        let out = response_bytes(404, &text, b"nope", true, "close", date).unwrap();
         let head = "HTTP/1.1 404 Not Found\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\n";
         assert_eq!(out, format!("{head}nope").as_bytes());
         // HEAD: the same head, Content-Length included, and no body (RFC 9110 §9.3.2).
-        let out = response_bytes(404, &text, b"nope", false, date).unwrap();
+        let out = response_bytes(404, &text, b"nope", false, "close", date).unwrap();
         assert_eq!(out, head.as_bytes());
         let mut written = Vec::new();
         write_response_head(&mut written, 404, &text, b"nope").unwrap();
@@ -1130,5 +1433,109 @@ mod tests {
             http_date(UNIX_EPOCH - Duration::from_secs(1)),
             "Thu, 01 Jan 1970 00:00:00 GMT"
         );
+    }
+
+    #[test]
+    fn only_our_own_pages_and_listed_origins_are_allowed() {
+        let listed = vec!["https://chat.example".to_string()];
+        let own = Some("http://127.0.0.1:8080");
+        assert!(origin_allowed("http://127.0.0.1:8080", own, &[]));
+        assert!(origin_allowed(
+            "HTTP://LOCALHOST:8080/",
+            Some("http://localhost:8080"),
+            &[]
+        ));
+        assert!(!origin_allowed("http://evil.example", own, &[]));
+        assert!(!origin_allowed("http://127.0.0.1:9999", own, &[]));
+        assert!(!origin_allowed("null", own, &[]));
+        // Behind a TLS proxy, our pages are https:// and the proxy's host.
+        let behind = Some("https://chat.example");
+        assert!(origin_allowed("https://chat.example", behind, &[]));
+        assert!(!origin_allowed("http://chat.example", behind, &[]));
+        assert!(!origin_allowed("https://chat.example", None, &[]));
+        assert!(origin_allowed("https://chat.example", own, &listed));
+    }
+
+    #[test]
+    fn writes_keep_alive_responses() {
+        let mut out = Vec::new();
+        write_response_keep_alive(&mut out, 200, &[], b"ok").unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\nDate: "), "{out}");
+        assert!(
+            out.ends_with("\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"),
+            "{out}"
+        );
+        let close =
+            parse_request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n").unwrap();
+        assert!(!wants_keep_alive(&close));
+        assert!(wants_keep_alive(
+            &parse_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap()
+        ));
+    }
+
+    fn chunked(input: &[u8], step: usize, max: usize) -> Result<(Vec<u8>, usize), HttpError> {
+        let mut d = ChunkedDecoder::new(max);
+        let mut used = 0;
+        for piece in input.chunks(step) {
+            used += d.feed(piece)?;
+        }
+        assert!(d.is_done(), "incomplete");
+        Ok((d.into_body(), used))
+    }
+
+    #[test]
+    fn chunked_bodies_decode_in_any_split() {
+        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: a\r\n\r\nGET /next";
+        for step in [1, 2, 3, 7, wire.len()] {
+            let (body, used) = chunked(wire, step, 100).unwrap();
+            assert_eq!(body, b"hello, world", "step {step}");
+            assert_eq!(&wire[used..], b"GET /next", "step {step}");
+        }
+        let (body, _) = chunked(b"A\nabcdefghij\n0\n\n", 1, 100).unwrap();
+        assert_eq!(body, b"abcdefghij");
+    }
+
+    #[test]
+    fn chunked_bodies_are_bounded() {
+        let status = |wire: &[u8], max| {
+            chunked(wire, 3, max)
+                .map(|_| 200)
+                .unwrap_or_else(|e| e.status)
+        };
+        assert_eq!(status(b"5\r\nhello\r\n0\r\n\r\n", 5), 200);
+        assert_eq!(status(b"5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n", 5), 413);
+        assert_eq!(status(b"FFFFFFFFFFFFFFFF\r\n", 5), 413);
+        assert_eq!(status(b"1FFFFFFFFFFFFFFFF\r\n", 5), 400);
+        assert_eq!(status(b"zz\r\n", 5), 400);
+        assert_eq!(status(b"\r\n", 5), 400);
+        assert_eq!(status(b"2\r\nabc\r\n", 5), 400);
+        assert_eq!(status(&[b'1'; 2000], 5), 400);
+        let mut trailers = b"0\r\n".to_vec();
+        trailers.extend(b"X: y\r\n".repeat(MAX_TRAILERS + 1));
+        assert_eq!(status(&trailers, 5), 400);
+    }
+
+    #[test]
+    fn body_lengths_follow_rfc_9112() {
+        let length = |head: &str| {
+            let req = parse_request(format!("POST / HTTP/1.1\r\nHost: x\r\n{head}\r\n").as_bytes())
+                .unwrap();
+            body_length(&req, 1000)
+        };
+        assert_eq!(length("Content-Length: 10\r\n"), Ok(Some(10)));
+        assert_eq!(length(""), Ok(Some(0)));
+        assert_eq!(length("Transfer-Encoding: chunked\r\n"), Ok(None));
+        let status = |head| length(head).unwrap_err().status;
+        assert_eq!(status("Content-Length: 1001\r\n"), 413);
+        assert_eq!(status("Content-Length: 99999999999999999999999\r\n"), 400);
+        assert_eq!(status("Content-Length: 18446744073709551616\r\n"), 413);
+        assert_eq!(status("Content-Length: -1\r\n"), 400);
+        assert_eq!(status("Content-Length: 1\r\nContent-Length: 2\r\n"), 400);
+        assert_eq!(
+            status("Content-Length: 1\r\nTransfer-Encoding: chunked\r\n"),
+            400
+        );
+        assert_eq!(status("Transfer-Encoding: gzip, chunked\r\n"), 501);
     }
 }

@@ -10,6 +10,8 @@
 //! | codecs | [`ws`] | RFC 6455 WebSocket: handshake, frames, masking, messages, close — over any `Read`/`Write` |
 //! | | [`http`] | just enough HTTP/1.1 to upgrade to WebSocket and serve one page |
 //! | | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
+//! | | [`json`] | RFC 8259 JSON: a value type, an encoder, a strict and bounded decoder |
+//! | | [`socketio`] | Socket.IO v5 on Engine.IO: namespaces, events, acks, binary attachments |
 //! | | [`resp`] | RESP2, the Redis protocol: commands out, replies parsed incrementally, one blocking connection |
 //! | | [`proxy`] | behind a reverse proxy: the client's real address, scheme and host from `Forwarded` / `X-Forwarded-*`, believed only from `--trust-proxy` peers |
 //! | | [`wire`] | writing to a blocking socket without waiting on it: what a short write left is sent first next time |
@@ -21,6 +23,7 @@
 //! | | [`limits`] | the per-address cap (`--max-per-ip`): members and handshakes counted per client address, IPv6 by /64 |
 //! | transports | [`tcp`] | a byte stream: one listening port, one socket + one thread per client, lines cut from the stream |
 //! | | [`udp`] | datagrams: one socket, one `recv_from` loop, peers told apart by their address |
+//! | | [`engineio`] | Engine.IO v4: sessions over HTTP long polling, upgraded to WebSocket; heartbeat (its packet codec is pure) |
 //! | | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
 //! | assembly | [`server`] | `plainsock serve`: binds the listeners and hands each to its transport |
 //! | | [`client`] | `plainsock chat URL`: a terminal client for every transport |
@@ -35,14 +38,17 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod delivery;
+pub mod engineio;
 pub mod http;
 pub mod hub;
+pub mod json;
 pub mod limits;
 pub mod log;
 pub mod proxy;
 pub mod rand;
 pub mod resp;
 pub mod server;
+pub mod socketio;
 pub mod tcp;
 pub mod udp;
 pub mod url;

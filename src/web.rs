@@ -150,7 +150,7 @@ fn upgrade(
         }
     };
     if let Some(origin) = request.header("Origin")
-        && !origin_allowed(
+        && !http::origin_allowed(
             origin,
             client.own_origin(request.host()).as_deref(),
             &ctx.config.allow_origins,
@@ -198,7 +198,7 @@ fn status(stream: &TcpStream, client: &Client, ctx: &Context, request: &Request)
         .split('&')
         .find_map(|pair| pair.strip_prefix("origin="));
     if let Some(origin) = request.header("Origin").or(asked)
-        && !origin_allowed(
+        && !http::origin_allowed(
             origin,
             client.own_origin(request.host()).as_deref(),
             &ctx.config.allow_origins,
@@ -219,15 +219,6 @@ fn status(stream: &TcpStream, client: &Client, ctx: &Context, request: &Request)
         &[("Cache-Control", "no-store")],
         "the room has space",
     )
-}
-
-/// Cross-site WebSocket hijacking: any page can open a WebSocket to any server, with the
-/// user's cookies. Browsers send `Origin`, so only our own pages (and `--allow-origin` ones) may.
-/// `own` is our pages' origin: `http://{Host}`, or what a trusted proxy reported.
-fn origin_allowed(origin: &str, own: Option<&str>, allowed: &[String]) -> bool {
-    let origin = origin.trim_end_matches('/');
-    let own = own.is_some_and(|own| origin.eq_ignore_ascii_case(own));
-    own || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }
 
 /// Reads the member's messages until it leaves; pings it when it is quiet (keepalive).
@@ -379,49 +370,6 @@ pub(crate) fn refuse(stream: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_our_own_pages_and_listed_origins_may_open_the_chat() {
-        let listed = vec!["https://chat.example".to_string()];
-        assert!(origin_allowed(
-            "http://127.0.0.1:8080",
-            Some("http://127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(origin_allowed(
-            "HTTP://LOCALHOST:8080/",
-            Some("http://localhost:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://evil.example",
-            Some("http://127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://127.0.0.1:9999",
-            Some("http://127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed("null", Some("http://127.0.0.1:8080"), &[]));
-        // Behind a TLS proxy, our pages are https:// and the proxy's host.
-        assert!(origin_allowed(
-            "https://chat.example",
-            Some("https://chat.example"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://chat.example",
-            Some("https://chat.example"),
-            &[]
-        ));
-        assert!(!origin_allowed("https://chat.example", None, &[]));
-        assert!(origin_allowed(
-            "https://chat.example",
-            Some("http://127.0.0.1:8080"),
-            &listed
-        ));
-    }
 
     #[test]
     fn close_reasons_are_cut_to_fit_a_control_frame() {
