@@ -304,6 +304,10 @@ impl Outlet for TcpOutlet {
         self.lines.offer_lines(lines)
     }
 
+    fn holds_back(&self) -> bool {
+        !self.lines.rest_is_empty()
+    }
+
     fn close(&self, why: &Farewell) {
         // After the end of a line already begun, never in the middle of it.
         self.lines
