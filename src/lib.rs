@@ -10,6 +10,7 @@
 //! | [`ws`] | RFC 6455 WebSocket: handshake, frames, masking, messages, close — over any `Read`/`Write` |
 //! | [`http`] | just enough HTTP/1.1 to upgrade to WebSocket and serve one page |
 //! | [`hub`] | the chat room every transport joins; one thread, one order of messages |
+//! | [`backplane`] | `--cluster`: room lines published to Redis and delivered as they come back, so every process has one order |
 //! | [`writer`] | the few threads that write to every member (the thread budget) |
 //! | [`resp`] | RESP2, the Redis protocol: commands out, replies parsed incrementally, one blocking connection |
 //! | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
@@ -25,6 +26,7 @@
 //! The protocol code ([`ws::frame`], [`http`], [`chat`], [`resp`]) works on byte buffers, with no socket,
 //! so the RFC's own examples are unit tests.
 
+pub mod backplane;
 pub mod chat;
 pub mod client;
 pub mod cluster;
