@@ -70,7 +70,12 @@ impl Backplane {
     }
 
     /// Appends a room line; it reaches the members (here too) when it comes back.
-    pub fn publish(&self, kind: Kind, by: Option<MemberId>, text: &str) -> Result<(), ()> {
+    pub fn publish(
+        &self,
+        kind: Kind,
+        by: Option<MemberId>,
+        text: &str,
+    ) -> Result<(), NotDelivered> {
         let kind = match kind {
             Kind::Message => "m",
             Kind::Notice => "n",
@@ -78,7 +83,6 @@ impl Backplane {
         let by = by.map(|id| id.to_string()).unwrap_or_default();
         self.link
             .publish(&[("line", text), ("kind", kind), ("by", &by)])
-            .map_err(|_: NotDelivered| ())
     }
 
     /// A `guest-N` unique in the whole room; while the link is down, a name made unique by
