@@ -22,6 +22,12 @@ use crate::cluster::{Entry, Link, LinkConfig, LinkEvent, NotDelivered};
 use crate::delivery::MemberId;
 use crate::resp::RedisUrl;
 use crossbeam_channel::Receiver;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+/// In a big room the others' count is asked of Redis at most this often (the roster is one
+/// round trip per process, and it grows with the room).
+const COUNT_EVERY: Duration = Duration::from_secs(1);
 
 /// What a room line is: a message is history for newcomers, a notice is not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +55,8 @@ pub struct Someone {
 /// This process's place in a room shared through Redis.
 pub struct Backplane {
     link: Link,
+    /// The others' count last asked, and when.
+    counted: Cell<Option<(usize, Instant)>>,
 }
 
 impl Backplane {
@@ -61,7 +69,8 @@ impl Backplane {
         let mut config = LinkConfig::new(url.clone(), room);
         config.history = history;
         let (link, events) = Link::open(config)?;
-        Ok((Backplane { link }, events))
+        let counted = Cell::new(None);
+        Ok((Backplane { link, counted }, events))
     }
 
     /// This process's id in the room (shown by `/who`).
@@ -123,6 +132,21 @@ impl Backplane {
                 })
                 .collect(),
         )
+    }
+
+    /// How many members the other processes have. `fresh`: ask Redis now; otherwise a count
+    /// up to [`COUNT_EVERY`] old will do. While Redis cannot be asked, the last count known.
+    pub fn others_online(&self, fresh: bool) -> usize {
+        if let Some((n, at)) = self.counted.get()
+            && !fresh
+            && at.elapsed() < COUNT_EVERY
+        {
+            return n;
+        }
+        let last = self.counted.get().map_or(0, |(n, _)| n);
+        let n = self.others().map_or(last, |others| others.len());
+        self.counted.set(Some((n, Instant::now())));
+        n
     }
 
     /// Appends what was accepted, reports this process's members gone, removes its keys.

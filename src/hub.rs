@@ -10,6 +10,10 @@
 //!  udp loop   ─┼─ Event ─→ hub (one room) ─┼─ writer lane 1 ─→ outboxes of members 1, 5, 9 …
 //!  ws reader  ─┘   bounded                 └─ …   (delivery/)
 //! ```
+//!
+//! With `--cluster` the hub is not the sequencer: a room line goes to Redis first and reaches
+//! the members here when it comes back from the stream, as on every other process
+//! ([`crate::backplane`], `Room::say_room`).
 
 use crate::backplane::{self, Backplane, Kind};
 use crate::chat::{self, Input};
@@ -542,9 +546,10 @@ impl Room {
     }
 
     /// Members in the whole room: here, plus the other processes' (from Redis) if clustered.
+    /// A small room asks Redis each time; a big one takes a count up to a second old.
     fn online(&self) -> usize {
         let others = match &self.backplane {
-            Some(backplane) => backplane.others().map_or(0, |others| others.len()),
+            Some(backplane) => backplane.others_online(self.members.len() <= self.announce_up_to),
             None => 0,
         };
         self.members.len() + others

@@ -416,3 +416,25 @@ fn members_of_a_killed_process_are_announced_gone() {
         "gone only once: {after:?}"
     );
 }
+
+#[test]
+fn a_newcomer_on_a_process_started_later_gets_the_history_from_the_stream() {
+    let redis = RedisServer::start();
+    let a = Serve::start(&redis);
+    let mut alice = tcp(&a);
+    alice.send("first");
+    alice.send("second");
+    alice.expect(&format!("{}: second", alice.nick));
+
+    let b = Serve::start(&redis);
+    let mut bob = TcpChat::connect(b.tcp);
+    let welcome = bob.line();
+    assert!(
+        welcome.ends_with("; the last 2 messages follow)"),
+        "{welcome}"
+    );
+    assert_eq!(bob.line(), format!("{}: first", alice.nick));
+    assert_eq!(bob.line(), format!("{}: second", alice.nick));
+    bob.nick = nick_from_welcome(&welcome);
+    assert_eq!(bob.line(), format!("* {} joined (2 online)", bob.nick));
+}
