@@ -50,6 +50,10 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Largest HTTP request head in bytes (`--max-head`); larger gets 431.
     pub max_head: usize,
+    /// A new TCP chat connection that sends nothing for this long joins the room; one that
+    /// sends at once is checked for HTTP first (see `tcp::serve`). Zero: join at once (the
+    /// first line is still checked, but an HTTP client then sees the welcome first).
+    pub first_line_wait: Duration,
     /// Extra page origins allowed to open `/ws` besides the server's own (`--allow-origin`).
     pub allow_origins: Vec<String>,
     /// Writer threads that send to all members (`--writers`).
@@ -90,6 +94,7 @@ impl Default for ServerConfig {
             pong_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             max_head: 8 * 1024,
+            first_line_wait: Duration::from_millis(100),
             allow_origins: Vec::new(),
             writers: 4,
             cluster: None,
@@ -102,8 +107,9 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Every listener on `127.0.0.1:0` (a free port each), logs off, and no per-address cap
-    /// (every test client comes from 127.0.0.1): what tests want.
+    /// Every listener on `127.0.0.1:0` (a free port each), logs off, no per-address cap (every
+    /// test client comes from 127.0.0.1) and no first-line wait (tests join a thousand silent
+    /// TCP members one after another): what tests want.
     pub fn ephemeral() -> Self {
         ServerConfig {
             tcp: Some("127.0.0.1:0".into()),
@@ -111,6 +117,7 @@ impl ServerConfig {
             ws: Some("127.0.0.1:0".into()),
             max_per_ip: 0,
             quiet: true,
+            first_line_wait: Duration::ZERO,
             ..ServerConfig::default()
         }
     }

@@ -2,7 +2,7 @@
 //! connection (with panics contained), the member cap (`--max-conns`), and the registry of live
 //! connection threads that shutdown closes and waits for.
 //!
-//! Transports (`tcp`, `web`) are handed a [`Context`] and a socket; they know the room (`hub`)
+//! Transports (`tcp`, `web`) are handed a `Context` and a socket; they know the room (`hub`)
 //! and this module, not each other. `server` only wires them together.
 
 use crate::config::ServerConfig;
@@ -137,6 +137,8 @@ impl Drop for Registered<'_> {
 /// What every transport thread can reach.
 pub(crate) struct Context {
     pub config: ServerConfig,
+    /// The HTTP + WebSocket listener's real address, for hints that point to the web page.
+    pub ws_addr: Option<SocketAddr>,
     pub hub: Hub,
     pub slots: Arc<Slots>,
     /// Places per client address, against `--max-per-ip`.

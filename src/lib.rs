@@ -1,30 +1,37 @@
 //! plainsock: TCP, UDP and WebSocket the plain way — `std::net`, a thread per connection,
 //! blocking reads and writes, channels for broadcast.
 //!
-//! # Map
+//! # Map, bottom to top
 //!
-//! | module | the one idea it shows |
-//! |---|---|
-//! | [`tcp`] | a byte stream: one listening port, one socket + one thread per client, lines cut from the stream |
-//! | [`udp`] | datagrams: one socket, one `recv_from` loop, peers told apart by their address |
-//! | [`ws`] | RFC 6455 WebSocket: handshake, frames, masking, messages, close — over any `Read`/`Write` |
-//! | [`http`] | just enough HTTP/1.1 to upgrade to WebSocket and serve one page |
-//! | [`hub`] | the chat room every transport joins; one thread, one order of messages |
-//! | [`backplane`] | `--cluster`: room lines published to Redis and delivered as they come back, so every process has one order |
-//! | [`writer`] | the few threads that write to every member (the thread budget) |
-//! | [`resp`] | RESP2, the Redis protocol: commands out, replies parsed incrementally, one blocking connection |
-//! | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
-//! | [`cluster`] | one room across many processes: a Redis stream as the sequencer, presence with a TTL |
-//! | [`server`] | `plainsock serve`: listeners, the member cap, the accept loop, shutdown |
-//! | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
-//! | [`limits`] | the per-address cap (`--max-per-ip`): members and handshakes counted per client address, IPv6 by /64 |
-//! | [`proxy`] | behind a reverse proxy: the client's real address, scheme and host from `Forwarded` / `X-Forwarded-*`, believed only from `--trust-proxy` peers |
-//! | [`client`] | `plainsock chat URL`: a terminal client for every transport |
-//! | [`config`] | every limit and timeout with its default |
-//! | [`url`], [`rand`] | small helpers written here instead of pulled in as crates |
+//! Each layer uses only the layers below it; nothing below knows what is above.
+//!
+//! | layer | module | the one idea it shows |
+//! |---|---|---|
+//! | codecs | [`ws`] | RFC 6455 WebSocket: handshake, frames, masking, messages, close — over any `Read`/`Write` |
+//! | | [`http`] | just enough HTTP/1.1 to upgrade to WebSocket and serve one page |
+//! | | [`chat`] | the line protocol: `NICK: TEXT`, `* notices`, `/commands` (pure functions) |
+//! | | [`json`] | RFC 8259 JSON: a value type, an encoder, a strict and bounded decoder |
+//! | | [`socketio`] | Socket.IO v5 on Engine.IO: namespaces, events, acks, binary attachments |
+//! | | [`resp`] | RESP2, the Redis protocol: commands out, replies parsed incrementally, one blocking connection |
+//! | | [`proxy`] | behind a reverse proxy: the client's real address, scheme and host from `Forwarded` / `X-Forwarded-*`, believed only from `--trust-proxy` peers |
+//! | | [`wire`] | writing to a blocking socket without waiting on it: what a short write left is sent first next time |
+//! | | [`url`], [`rand`], [`log`], [`config`] | small helpers; every limit and timeout with its default |
+//! | the room | [`delivery`] | an outbox per member (bounded in bytes and age), the writer lanes that never wait on one member, the retry thread |
+//! | | [`hub`] | the chat room every transport joins; one thread, one order of messages |
+//! | | [`cluster`] | one room across many processes: a Redis stream as the sequencer, presence with a TTL |
+//! | | [`backplane`] | `--cluster`, the hub's side: room lines published to Redis and delivered as they come back, so every process has one order |
+//! | plumbing | [`conn`] | what every connection needs: the accept loop, a thread each, the member cap, the registry shutdown uses |
+//! | | [`limits`] | the per-address cap (`--max-per-ip`): members and handshakes counted per client address, IPv6 by /64 |
+//! | transports | [`tcp`] | a byte stream: one listening port, one socket + one thread per client, lines cut from the stream |
+//! | | [`udp`] | datagrams: one socket, one `recv_from` loop, peers told apart by their address |
+//! | | [`engineio`] | Engine.IO v4: sessions over HTTP long polling, upgraded to WebSocket; heartbeat (its packet codec is pure) |
+//! | | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
+//! | assembly | [`server`] | `plainsock serve`: binds the listeners and hands each to its transport |
+//! | | [`client`] | `plainsock chat URL`: a terminal client for every transport |
 //!
 //! The protocol code ([`ws::frame`], [`http`], [`chat`], [`resp`]) works on byte buffers, with no socket,
-//! so the RFC's own examples are unit tests.
+//! so the RFC's own examples are unit tests. Adding a transport is one new module (it gets a
+//! [`conn`] context and a socket, and joins the [`hub`]) and one line in [`server`].
 
 pub mod backplane;
 pub mod chat;
@@ -33,14 +40,17 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod delivery;
+pub mod engineio;
 pub mod http;
 pub mod hub;
+pub mod json;
 pub mod limits;
 pub mod log;
 pub mod proxy;
 pub mod rand;
 pub mod resp;
 pub mod server;
+pub mod socketio;
 pub mod tcp;
 pub mod udp;
 pub mod url;

@@ -72,6 +72,15 @@ pub fn random_u64() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+/// `bytes` random bytes as base64url without padding: an id that needs no escaping in a URL
+/// (Engine.IO session ids, Socket.IO socket ids; 15 bytes make 20 characters).
+pub fn url_token(bytes: usize) -> String {
+    use base64::Engine;
+    let mut raw = vec![0u8; bytes];
+    fill(&mut raw);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
 /// The 16 random bytes of a `Sec-WebSocket-Key` (RFC 6455 §4.1), before base64.
 pub fn handshake_key() -> [u8; 16] {
     let mut key = [0u8; 16];
@@ -107,6 +116,17 @@ mod tests {
         let mut buf = [0u8; 13];
         rng.fill(&mut buf);
         assert!(buf[8..].iter().any(|&b| b != 0));
+    }
+
+    #[test]
+    fn url_tokens_are_url_safe_and_differ() {
+        let (a, b) = (url_token(15), url_token(15));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 20);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl Server {
         let ctx = Arc::new(Context {
             slots: Slots::new(config.max_conns),
             per_address: PerAddress::new(config.max_per_ip),
+            ws_addr: ws.as_ref().and_then(|l| l.local_addr().ok()),
             config,
             hub,
             connections: Connections::default(),

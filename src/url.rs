@@ -146,6 +146,17 @@ fn parse_port(text: &str) -> Result<u16, UrlError> {
     }
 }
 
+/// The value of `name` in the query of a request target (`/path?a=1&b=2`), as it was sent
+/// (no percent-decoding: the values asked for this way are plain tokens). The first one wins.
+pub fn query_param<'t>(target: &'t str, name: &str) -> Option<&'t str> {
+    let (_, query) = target.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +234,17 @@ mod tests {
         assert!(error_of("ws://u:p@h/").contains("user"));
         assert!(error_of("ws://h/a b").contains("visible ASCII"));
         assert!(error_of("ws://h\r\nX: y/").contains("not a host"));
+    }
+
+    #[test]
+    fn query_parameters_are_found_by_name() {
+        let target = "/engine.io/?EIO=4&transport=polling&t=N8hyd6w&sid=";
+        assert_eq!(query_param(target, "EIO"), Some("4"));
+        assert_eq!(query_param(target, "transport"), Some("polling"));
+        assert_eq!(query_param(target, "sid"), Some(""));
+        assert_eq!(query_param(target, "missing"), None);
+        assert_eq!(query_param("/a?flag&x=1&x=2", "flag"), Some(""));
+        assert_eq!(query_param("/a?flag&x=1&x=2", "x"), Some("1"));
+        assert_eq!(query_param("/a", "x"), None);
     }
 }

@@ -18,6 +18,9 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
+/// The WebSocket subprotocol of the room (`Sec-WebSocket-Protocol: chat`), chosen when offered.
+pub const CHAT_PROTOCOL: &str = "chat";
+
 /// The whole browser client: one file, no CDN, embedded in the binary.
 pub const CHAT_PAGE: &str = include_str!("chat.html");
 
@@ -55,21 +58,43 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     let Some(_place) = early.or_else(|| take_place(stream, client.addr, ctx)) else {
         return;
     };
-    let path = request.target.split('?').next().unwrap_or_default();
+    // RFC 9110 §9.3.2: HEAD is GET without the body; a server MUST support both.
+    let head_only = request.method == "HEAD";
+    let path = request.path();
     match (request.method.as_str(), path) {
-        ("GET", "/" | "/index.html") => {
-            let _ = http::write_response(&mut &**stream, 200, PAGE_HEADERS, CHAT_PAGE.as_bytes());
+        ("GET" | "HEAD", "/" | "/index.html") if handshake::wants_upgrade(&request) => {
+            // A WebSocket client pointed at the page (`ws://HOST:8080`) would get 200 and HTML.
+            let why = format!(
+                "this is the chat page; the chat room is at /ws: connect to ws://{}/ws",
+                printable_host(request.host())
+            );
+            respond_to(stream, head_only, 400, &[], &why);
+        }
+        ("GET" | "HEAD", "/" | "/index.html") => {
+            let page = CHAT_PAGE.as_bytes();
+            let _ = if head_only {
+                http::write_response_head(&mut &**stream, 200, PAGE_HEADERS, page)
+            } else {
+                http::write_response(&mut &**stream, 200, PAGE_HEADERS, page)
+            };
             http::close_after_response(stream);
         }
         ("GET", "/ws") => upgrade(stream, &client, ctx, &request, leftover),
+        ("HEAD", "/ws") => respond_to(stream, true, 400, &[], NOT_AN_UPGRADE),
         ("GET", "/status") => status(stream, &client, ctx, &request),
-        ("GET", _) => respond(
+        ("GET" | "HEAD", _) => respond_to(
             stream,
+            head_only,
             404,
             &[],
             &format!("nothing at {path}; the chat page is at /"),
         ),
-        _ => respond(stream, 405, &[("Allow", "GET")], "only GET is served here"),
+        _ => respond(
+            stream,
+            405,
+            &[("Allow", "GET, HEAD")],
+            "only GET and HEAD are served here",
+        ),
     }
 }
 
@@ -88,6 +113,20 @@ fn take_place(stream: &TcpStream, client: SocketAddr, ctx: &Context) -> Option<A
     place
 }
 
+const NOT_AN_UPGRADE: &str = "this is the WebSocket endpoint: connect with a WebSocket client \
+                              (Upgrade: websocket, Connection: Upgrade)";
+
+/// The host a request named, for a hint in a plain-text answer: only if it looks like one.
+fn printable_host(host: Option<&str>) -> &str {
+    let looks_like_a_host = |h: &&str| {
+        !h.is_empty()
+            && h.len() <= 255
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    };
+    host.filter(looks_like_a_host).unwrap_or("HOST")
+}
+
 /// `GET /ws`: check the request, the origin and the room's capacity; then join the room.
 fn upgrade(
     stream: &Arc<TcpStream>,
@@ -97,9 +136,7 @@ fn upgrade(
     leftover: Vec<u8>,
 ) {
     if !handshake::wants_upgrade(request) {
-        let why = "this is the WebSocket endpoint: connect with a WebSocket client \
-                   (Upgrade: websocket, Connection: Upgrade)";
-        return respond(stream, 400, &[], why);
+        return respond(stream, 400, &[], NOT_AN_UPGRADE);
     }
     let key = match handshake::check_request(request) {
         Ok(key) => key,
@@ -113,9 +150,9 @@ fn upgrade(
         }
     };
     if let Some(origin) = request.header("Origin")
-        && !origin_allowed(
+        && !http::origin_allowed(
             origin,
-            client.own_origin(request.header("Host")).as_deref(),
+            client.own_origin(request.host()).as_deref(),
             &ctx.config.allow_origins,
         )
     {
@@ -125,8 +162,11 @@ fn upgrade(
     let Some(_slot) = ctx.slots.try_take() else {
         return respond(stream, 503, &[], "the room is full; try again later");
     };
+    // The room speaks one subprotocol, `chat` (lines of text). A client that asks for it gets
+    // it; a client that asks for nothing gets none (RFC 6455 §4.2.2 leaves that to us).
+    let protocol = handshake::choose_protocol(request, &[CHAT_PROTOCOL]);
     if (&**stream)
-        .write_all(&handshake::response_101(&key, None))
+        .write_all(&handshake::response_101(&key, protocol.as_deref()))
         .is_err()
     {
         return;
@@ -158,9 +198,9 @@ fn status(stream: &TcpStream, client: &Client, ctx: &Context, request: &Request)
         .split('&')
         .find_map(|pair| pair.strip_prefix("origin="));
     if let Some(origin) = request.header("Origin").or(asked)
-        && !origin_allowed(
+        && !http::origin_allowed(
             origin,
-            client.own_origin(request.header("Host")).as_deref(),
+            client.own_origin(request.host()).as_deref(),
             &ctx.config.allow_origins,
         )
     {
@@ -179,15 +219,6 @@ fn status(stream: &TcpStream, client: &Client, ctx: &Context, request: &Request)
         &[("Cache-Control", "no-store")],
         "the room has space",
     )
-}
-
-/// Cross-site WebSocket hijacking: any page can open a WebSocket to any server, with the
-/// user's cookies. Browsers send `Origin`, so only our own pages (and `--allow-origin` ones) may.
-/// `own` is our pages' origin: `http://{Host}`, or what a trusted proxy reported.
-fn origin_allowed(origin: &str, own: Option<&str>, allowed: &[String]) -> bool {
-    let origin = origin.trim_end_matches('/');
-    let own = own.is_some_and(|own| origin.eq_ignore_ascii_case(own));
-    own || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }
 
 /// Reads the member's messages until it leaves; pings it when it is quiet (keepalive).
@@ -219,9 +250,18 @@ fn chat_member(
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             // The library has answered the Close; the connection is over.
             Ok(Message::Close(_)) => break,
-            Err(Error::Io(e)) if is_timeout(&e) => {
+            Err(Error::Io(e)) if http::is_timeout(&e) => {
                 if pinged {
-                    // RFC 6455 §5.5.2: a ping unanswered for pong_timeout: the peer is gone.
+                    // RFC 6455 §5.5.2: a ping unanswered for pong_timeout: the peer is gone, or
+                    // so slow it may as well be. Tell it why, if it still reads (1001: going
+                    // away; the socket's write timeout is short, so a full send buffer does not
+                    // hold us), then end the connection.
+                    let pong_timeout = ctx.config.pong_timeout;
+                    ctx.log.line(format_args!(
+                        "ws {peer}: dropped: no pong within {pong_timeout:?}"
+                    ));
+                    let why = format!("dropped: no pong within {pong_timeout:?}");
+                    let _ = writer.close(1001, truncate(&why, 123));
                     let _ = writer.shutdown();
                     break;
                 }
@@ -239,13 +279,6 @@ fn chat_member(
             let _ = stream.set_read_timeout(Some(ctx.config.ping_interval));
         }
     }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// How lines reach a WebSocket member: each line is one text frame, encoded once by the hub
@@ -306,14 +339,25 @@ fn into_io(e: Error) -> io::Error {
 
 /// A short plain-text HTTP answer, then a close that lets the peer read it.
 fn respond(stream: &TcpStream, status: u16, headers: &[(&str, &str)], body: &str) {
+    respond_to(stream, false, status, headers, body)
+}
+
+/// [`respond`], or for a `HEAD` request (`head_only`) the same answer without its body.
+fn respond_to(
+    stream: &TcpStream,
+    head_only: bool,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &str,
+) {
     let mut all = vec![("Content-Type", "text/plain; charset=utf-8")];
     all.extend_from_slice(headers);
-    let _ = http::write_response(
-        &mut &*stream,
-        status,
-        &all,
-        format!("{status} {body}\n").as_bytes(),
-    );
+    let body = format!("{status} {body}\n");
+    let _ = if head_only {
+        http::write_response_head(&mut &*stream, status, &all, body.as_bytes())
+    } else {
+        http::write_response(&mut &*stream, status, &all, body.as_bytes())
+    };
     http::close_after_response(stream);
 }
 
@@ -326,49 +370,6 @@ pub(crate) fn refuse(stream: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_our_own_pages_and_listed_origins_may_open_the_chat() {
-        let listed = vec!["https://chat.example".to_string()];
-        assert!(origin_allowed(
-            "http://127.0.0.1:8080",
-            Some("http://127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(origin_allowed(
-            "HTTP://LOCALHOST:8080/",
-            Some("http://localhost:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://evil.example",
-            Some("http://127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://127.0.0.1:9999",
-            Some("http://127.0.0.1:8080"),
-            &[]
-        ));
-        assert!(!origin_allowed("null", Some("http://127.0.0.1:8080"), &[]));
-        // Behind a TLS proxy, our pages are https:// and the proxy's host.
-        assert!(origin_allowed(
-            "https://chat.example",
-            Some("https://chat.example"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            "http://chat.example",
-            Some("https://chat.example"),
-            &[]
-        ));
-        assert!(!origin_allowed("https://chat.example", None, &[]));
-        assert!(origin_allowed(
-            "https://chat.example",
-            Some("http://127.0.0.1:8080"),
-            &listed
-        ));
-    }
 
     #[test]
     fn close_reasons_are_cut_to_fit_a_control_frame() {

@@ -74,13 +74,14 @@ fn a_request_head_over_the_limit_gets_431() {
 }
 
 #[test]
-fn a_request_line_without_end_gets_431() {
+fn a_request_line_without_end_gets_414() {
+    // RFC 9112 §3: a request target longer than the server parses is 414 URI Too Long.
     let mut request = b"GET /".to_vec();
     request.extend(std::iter::repeat_n(b'a', 1 << 20));
     refused(
         &request,
-        "HTTP/1.1 431 Request Header Fields Too Large",
-        "larger than 8192 bytes",
+        "HTTP/1.1 414 URI Too Long",
+        "request line longer than 8192 bytes",
     );
 }
 
@@ -176,11 +177,15 @@ fn post_gets_405_allowing_get() {
 }
 
 #[test]
-fn http_1_0_and_malformed_heads_get_400() {
+fn malformed_heads_get_400() {
     let (server, mut witness) = start();
     let addr = server.ws_addr().unwrap();
-    let cases: [(&[u8], &str); 5] = [
-        (b"GET / HTTP/1.0\r\n\r\n", "unsupported HTTP version"),
+    let cases: [(&[u8], &str); 6] = [
+        (b"GET / HTTP/1.1\r\n\r\n", "missing Host"),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "more than one Host",
+        ),
         (b"GET / HTTP/1.1\r\nHost: x\rEvil: 1\r\n\r\n", "bare CR"),
         (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", "without ':'"),
         (b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", "line folding"),

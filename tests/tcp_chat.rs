@@ -1,8 +1,10 @@
 //! TCP: one listening port, many sockets; and the chat room as `nc` users see it.
 
 mod common;
+mod hostile;
 
-use common::{PATIENCE, TcpChat, eventually, server};
+use common::{PATIENCE, TcpChat, WsChat, eventually, server};
+use hostile::read_to_close;
 use plainsock::tcp::TcpServer;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -326,4 +328,136 @@ fn a_big_room_hears_one_summary_of_joins_and_leaves_instead_of_each() {
     );
     first.send("still fine");
     first.expect(&format!("{}: still fine", first.nick));
+}
+
+/// A server whose chat port waits long enough for a client's first line that no scheduling
+/// delay on a busy machine can make the client late (the default is 100 ms; the other tests
+/// wait none, see `ServerConfig::ephemeral`).
+fn patient_server() -> plainsock::Server {
+    server(|c| c.first_line_wait = Duration::from_secs(2))
+}
+
+/// A member alone in the room, past its own join notice (over WebSocket: a silent TCP member
+/// would wait out the first-line wait).
+fn witness(server: &plainsock::Server) -> WsChat {
+    let mut witness = WsChat::join(server);
+    witness.expect(&format!("* {} joined (1 online)", witness.nick));
+    witness
+}
+
+/// A witness says a fresh line and reads it back: whatever arrives before it is returned, so
+/// a test can check that nothing of an attack reached the room.
+fn lines_before_own(witness: &mut WsChat, n: usize) -> Vec<String> {
+    witness.send(&format!("witness line {n}"));
+    witness.expect(&format!("{}: witness line {n}", witness.nick))
+}
+
+#[test]
+fn an_http_request_on_the_chat_port_gets_400_and_reaches_nobody() {
+    let server = patient_server();
+    let mut witness = witness(&server);
+    let tcp = server.tcp_addr().unwrap();
+    let web = server.ws_addr().unwrap();
+    let requests = [
+        // curl -H 'Cookie: session=SECRET' http://HOST:7000/
+        format!(
+            "GET / HTTP/1.1\r\nHost: {tcp}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nCookie: session=SECRET\r\n\r\n"
+        ),
+        // A page's form posting chat lines across protocols.
+        format!(
+            "POST /x HTTP/1.1\r\nHost: {tcp}\r\nCookie: session=SECRET\r\nContent-Length: 18\r\n\r\n/nick evil\ninjected\n"
+        ),
+    ];
+    for request in requests {
+        let mut client = TcpStream::connect(tcp).unwrap();
+        client.set_read_timeout(Some(PATIENCE)).unwrap();
+        client.write_all(request.as_bytes()).unwrap();
+        let answer = read_to_close(&mut client);
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.ends_with(&format!(
+                "this is the TCP chat port; the web page is at http://{web}/\n"
+            )),
+            "{answer}"
+        );
+        assert!(!answer.contains("welcome"), "it joined the room: {answer}");
+    }
+    // Nothing of either request reached the room: not a line, not a join.
+    assert_eq!(lines_before_own(&mut witness, 1), Vec::<String>::new());
+    // Nor the history a newcomer is shown.
+    let mut newcomer = WsChat::join(&server);
+    let shown = newcomer.expect(&format!("{}: witness line 1", witness.nick));
+    assert!(
+        shown
+            .iter()
+            .all(|l| !l.contains("SECRET") && !l.contains("HTTP") && !l.contains("injected")),
+        "{shown:?}"
+    );
+    assert_eq!(server.member_count(), 2);
+}
+
+#[test]
+fn a_tls_client_hello_on_the_chat_port_is_refused_before_joining() {
+    let server = patient_server();
+    let mut witness = witness(&server);
+    let mut client = TcpStream::connect(server.tcp_addr().unwrap()).unwrap();
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    client
+        .write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\xab\xcd\xef")
+        .unwrap();
+    let answer = read_to_close(&mut client);
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert_eq!(lines_before_own(&mut witness, 2), Vec::<String>::new());
+}
+
+#[test]
+fn a_websocket_client_on_the_chat_port_fails_at_once_saying_where_the_page_is() {
+    let server = patient_server();
+    let mut witness = witness(&server);
+    let url = format!("ws://{}/ws", server.tcp_addr().unwrap());
+    let err = plainsock::ws::client::connect(&url)
+        .unwrap_err()
+        .to_string();
+    let web = server.ws_addr().unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "WebSocket handshake refused: 400 Bad Request: this is the TCP chat port; the web page is at http://{web}/"
+        )
+    );
+    assert_eq!(lines_before_own(&mut witness, 3), Vec::<String>::new());
+}
+
+#[test]
+fn a_request_line_after_the_welcome_is_not_broadcast_either() {
+    // A client slower than the first-line wait (the default, 100 ms) joins first; its request
+    // line still never reaches the room.
+    let server = server(|c| c.first_line_wait = Duration::from_millis(100));
+    let mut witness = witness(&server);
+    let mut late = TcpChat::join(&server);
+    witness.expect(&format!("* {} joined (2 online)", late.nick));
+    late.send("GET / HTTP/1.1");
+    late.send("Cookie: session=SECRET");
+    let notice = late.expect_prefix("* error: ");
+    assert!(notice.contains("this is the TCP chat port"), "{notice}");
+    assert!(late.closed());
+    let seen = lines_before_own(&mut witness, 4);
+    assert_eq!(seen, vec![format!("* {} left (1 online)", late.nick)]);
+}
+
+#[test]
+fn a_first_line_sent_at_once_is_said_after_the_welcome() {
+    // `printf 'hello\n' | nc HOST 7000`: the line is read (and found not to be HTTP) before
+    // the member joins; it still comes after the welcome.
+    let server = patient_server();
+    let mut piped = TcpChat::connect(server.tcp_addr().unwrap());
+    piped.send("GET me a coffee");
+    piped.nick = common::nick_from_welcome(&piped.line());
+    piped.expect(&format!("{}: GET me a coffee", piped.nick));
 }

@@ -53,6 +53,143 @@ fn other_requests_get_a_real_http_answer() {
     }
 }
 
+/// The value of header `name` in a raw answer.
+fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn head_gets_the_get_headers_and_no_body() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    let get = http_exchange(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let head = http_exchange(addr, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status_line(&head), "HTTP/1.1 200 OK");
+    assert!(head.ends_with("\r\n\r\n"), "a body after the head: {head}");
+    for name in ["Content-Type", "Content-Length", "Content-Security-Policy"] {
+        assert_eq!(header(&head, name), header(&get, name), "{name}");
+    }
+    let missing = http_exchange(addr, "HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status_line(&missing), "HTTP/1.1 404 Not Found");
+    assert!(missing.ends_with("\r\n\r\n"), "{missing}");
+    let post = http_exchange(
+        addr,
+        "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(header(&post, "Allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn every_answer_has_a_date() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    for request in [
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        let answer = http_exchange(addr, request);
+        let date = header(&answer, "Date").unwrap_or_else(|| panic!("no Date: {answer}"));
+        // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", always 29 characters.
+        assert_eq!(date.len(), 29, "{date}");
+        assert!(
+            date.ends_with(" GMT") && date.as_bytes()[3] == b',',
+            "{date}"
+        );
+    }
+}
+
+#[test]
+fn absolute_form_targets_are_served() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    let page = http_exchange(
+        addr,
+        &format!("GET http://{addr}/ HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    );
+    assert_eq!(status_line(&page), "HTTP/1.1 200 OK");
+    // The upgrade too, with its origin checked against the target's authority.
+    let request = upgrade_request(addr, &format!("Origin: http://{addr}\r\n")).replacen(
+        "GET /ws",
+        &format!("GET http://{addr}/ws"),
+        1,
+    );
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 101 Switching Protocols"));
+}
+
+#[test]
+fn http_versions_hosts_and_a_leading_empty_line() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    let cases = [
+        ("GET / HTTP/1.2\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK"),
+        ("\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK"),
+        (
+            "GET / HTTP/1.0\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 505 HTTP Version Not Supported",
+        ),
+        (
+            "GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 505 HTTP Version Not Supported",
+        ),
+        ("GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+            "HTTP/1.1 400 Bad Request",
+        ),
+    ];
+    for (request, status) in cases {
+        let answer = http_exchange(addr, request);
+        assert_eq!(status_line(&answer), status, "{request:?} -> {answer}");
+    }
+}
+
+#[test]
+fn a_websocket_upgrade_to_the_page_is_told_where_the_room_is() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    let request = upgrade_request(addr, "").replacen("GET /ws", "GET /", 1);
+    let answer = http_exchange(addr, &request);
+    assert_eq!(status_line(&answer), "HTTP/1.1 400 Bad Request", "{answer}");
+    assert!(
+        answer.contains(&format!(
+            "the chat room is at /ws: connect to ws://{addr}/ws"
+        )),
+        "{answer}"
+    );
+    // Our own client says so in its error, status line and hint, not a page of HTML.
+    let err = plainsock::ws::client::connect(&format!("ws://{addr}")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "WebSocket handshake refused: 400 Bad Request: this is the chat page; the chat room is at /ws: connect to ws://{addr}/ws"
+        )
+    );
+}
+
+#[test]
+fn the_chat_subprotocol_is_chosen_when_offered() {
+    let server = server(|_| {});
+    let url = format!("ws://{}/ws", server.ws_addr().unwrap());
+    let config = plainsock::ws::Config::default();
+    let (_, response) =
+        plainsock::ws::client::connect_with(&url, config.clone(), &["x-other", "chat"]).unwrap();
+    assert_eq!(response.header("Sec-WebSocket-Protocol"), Some("chat"));
+    let (_, response) =
+        plainsock::ws::client::connect_with(&url, config.clone(), &["x-other"]).unwrap();
+    assert_eq!(response.header("Sec-WebSocket-Protocol"), None);
+    let (_, response) = plainsock::ws::client::connect_with(&url, config, &[]).unwrap();
+    assert_eq!(response.header("Sec-WebSocket-Protocol"), None);
+}
+
 #[test]
 fn the_own_origin_and_listed_origins_may_join() {
     let server = server(|c| c.allow_origins = vec!["https://chat.example".into()]);

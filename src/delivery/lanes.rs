@@ -30,7 +30,8 @@ const MAX_BATCH: usize = 256;
 /// are out of CPU; then the hub, and through it the readers, slow down (backpressure).
 const LANE_CAPACITY: usize = 1024;
 /// The retry thread's first pause before offering a full member's outbox again, and its
-/// longest (the pause doubles while the socket stays full).
+/// longest (the pause doubles while the socket takes nothing, and starts again when it takes
+/// something).
 const RETRY_FIRST: Duration = Duration::from_millis(5);
 const RETRY_MAX: Duration = Duration::from_millis(200);
 /// How often the retry thread looks at the ages of waiting lines: the eviction of a member
@@ -215,7 +216,7 @@ impl Lane {
         }
         match member.mailbox.offer_to(&*member.outlet) {
             Offered::All => {}
-            Offered::Full => {
+            Offered::Partial | Offered::Full => {
                 member.mailbox.set_turn(Turn::Retry);
                 let _ = self.retry.send(member.clone());
             }
@@ -305,6 +306,12 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
             }
             match s.member.mailbox.offer_to(&*s.member.outlet) {
                 Offered::All => false,
+                // It reads, just not as fast as the room talks: come back soon.
+                Offered::Partial => {
+                    s.pause = RETRY_FIRST;
+                    s.next_try = Instant::now() + s.pause;
+                    true
+                }
                 Offered::Full => {
                     s.pause = (s.pause * 2).min(RETRY_MAX);
                     s.next_try = Instant::now() + s.pause;

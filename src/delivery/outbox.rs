@@ -125,7 +125,9 @@ impl Default for Mailbox {
 pub enum Offered {
     /// Everything waiting was taken.
     All,
-    /// The transport is full; lines still wait.
+    /// The transport took some lines, then was full; the rest still waits.
+    Partial,
+    /// The transport took nothing: it is full; lines still wait.
     Full,
     /// The member is gone (its write failed).
     Gone(io::ErrorKind),
@@ -184,6 +186,7 @@ impl Mailbox {
     /// whose `turn` it is; when everything was taken and the turn is `Retry`, it goes back to
     /// `Lane`.
     pub fn offer_to(&self, outlet: &dyn Outlet) -> Offered {
+        let mut moved = false;
         loop {
             let lines = self.lock().outbox.peek(MAX_OFFER);
             let taken = match outlet.offer(&lines) {
@@ -192,8 +195,13 @@ impl Mailbox {
             };
             let mut state = self.lock();
             state.outbox.pop(taken);
+            moved |= taken > 0;
             if taken < lines.len() || outlet.holds_back() {
-                return Offered::Full;
+                return if moved {
+                    Offered::Partial
+                } else {
+                    Offered::Full
+                };
             }
             if state.outbox.is_empty() {
                 if state.turn == Turn::Retry {
@@ -353,7 +361,7 @@ mod tests {
         mailbox.push(line.clone(), &bounds(), Instant::now());
         // Taken (half written, half kept by the outlet), so nothing waits in the outbox, but
         // the socket is full ...
-        assert_eq!(mailbox.offer_to(&outlet), Offered::Full);
+        assert_eq!(mailbox.offer_to(&outlet), Offered::Partial);
         assert_eq!(mailbox.waiting(), 0);
         assert!(!outlet.rest_is_empty());
         // ... and the next line waits behind the kept half.

@@ -13,6 +13,30 @@ use crate::url::{Scheme, Url};
 const EXCERPT: usize = 200;
 
 /// Connects to a `ws://` URL with the default [`Config`] and no subprotocol.
+///
+/// ```
+/// use plainsock::ws::{self, Message};
+/// use std::net::TcpListener;
+///
+/// // A server that greets each client with one message.
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = std::thread::spawn(move || -> Result<(), ws::Error> {
+///     let (stream, _) = listener.accept()?;
+/// #   stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+///     let mut socket = ws::server::accept(stream, &ws::Config::default())?;
+///     socket.send(Message::Text("welcome".into()))
+/// });
+///
+/// let mut socket = ws::client::connect(&format!("ws://{addr}/chat"))?;
+/// # socket.get_ref().set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+/// assert_eq!(socket.read()?, Message::Text("welcome".into()));
+/// server.join().expect("server thread")?;
+///
+/// // A refusal is an error that says why.
+/// assert!(matches!(ws::client::connect("wss://example.com/"), Err(ws::Error::Url(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
     connect_with(url, Config::default(), &[]).map(|(ws, _)| ws)
 }
@@ -80,7 +104,7 @@ pub(crate) fn handshake(
     let mut writer = stream;
     writer.write_all(&request).map_err(Error::Io)?;
 
-    let (head, leftover) = match http::read_head(stream, limit, deadline) {
+    let (head, leftover) = match http::read_response_head(stream, limit, deadline) {
         Ok(parts) => parts,
         Err(HeadError::Io(e)) => return Err(Error::Io(e)),
         Err(HeadError::Http(e)) => return Err(not_http(e.reason)),
@@ -119,19 +143,29 @@ fn not_http(reason: String) -> Error {
     ))
 }
 
-/// The start of a refusal's body, as one printable line: what the server said and why.
+/// What a refusal says, for the error: the first line of a `text/plain` body (plainsock's
+/// refusals say why there, e.g. "the chat room is at /ws"), without the status it may repeat.
+/// Other bodies (an HTML page) are left out: the status line says enough.
 fn body_excerpt(
     mut stream: &TcpStream,
     response: &Response,
     mut body: Vec<u8>,
     deadline: Instant,
 ) -> String {
+    let plain_text = response.header("Content-Type").is_some_and(|t| {
+        t.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("text/plain")
+    });
+    if !plain_text {
+        return String::new();
+    }
     let announced = response
         .header("Content-Length")
         .and_then(|n| n.parse::<usize>().ok());
     let want = announced.unwrap_or(0).min(EXCERPT);
     let mut chunk = [0u8; EXCERPT];
-    while body.len() < want {
+    while body.len() < want && !body.contains(&b'\n') {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             break;
@@ -141,9 +175,13 @@ fn body_excerpt(
             Ok(n) => body.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }
-    body.truncate(EXCERPT);
+    body.truncate(want);
     let text = String::from_utf8_lossy(&body);
-    let line: String = text
+    let first = text.lines().next().unwrap_or_default();
+    let first = first
+        .strip_prefix(&format!("{} ", response.status))
+        .unwrap_or(first);
+    let line: String = first
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
@@ -199,6 +237,41 @@ mod tests {
             Err(Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::InvalidData),
             other => panic!("{:?}", other.map(|(r, _)| r)),
         }
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_chat_greeting_instead_of_http_fails_at_once_quoting_it() {
+        // The TCP chat port greets at once and never sends a blank line: do not wait for one.
+        let (url, server) = fake_server(|_| b"* welcome, you are guest-1 (1 online)\n".to_vec());
+        let started = Instant::now();
+        let err = run(&url).map(|(r, _)| r).unwrap_err().to_string();
+        assert!(err.contains("* welcome, you are guest-1"), "{err}");
+        assert!(err.contains("not HTTP"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "it waited for the timeout"
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_refusal_says_its_status_line_and_the_first_line_of_a_plain_text_body() {
+        let (url, server) = fake_server(|_| {
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 33\r\n\r\n400 the chat room is at /ws\nmore\n".to_vec()
+        });
+        let err = run(&url).map(|(r, _)| r).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "WebSocket handshake refused: 400 Bad Request: the chat room is at /ws"
+        );
+        server.join().unwrap();
+        // An HTML page is not quoted.
+        let (url, server) = fake_server(|_| {
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 15\r\n\r\n<!doctype html>".to_vec()
+        });
+        let err = run(&url).map(|(r, _)| r).unwrap_err().to_string();
+        assert_eq!(err, "WebSocket handshake refused: 200 OK");
         server.join().unwrap();
     }
 

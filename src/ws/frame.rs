@@ -18,7 +18,25 @@
 //! ```
 //!
 //! Everything here works on byte slices, so the RFC's examples are unit tests
-//! with no network.
+//! with no network:
+//!
+//! ```
+//! use plainsock::ws::frame::{FrameHeader, Opcode, encode};
+//!
+//! // RFC 6455 §5.7: a single-frame unmasked text message.
+//! let mut wire = Vec::new();
+//! encode(true, Opcode::Text, None, b"Hello", &mut wire);
+//! assert_eq!(wire, [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+//!
+//! // Parsing it back: the header, and where the payload starts.
+//! let (header, len) = FrameHeader::parse(&wire)?.expect("a whole header");
+//! assert_eq!((header.fin, header.opcode, header.payload_len, len), (true, Opcode::Text, 5, 2));
+//! // One byte is not a header yet: wait for more.
+//! assert_eq!(FrameHeader::parse(&wire[..1])?, None);
+//! // A reserved bit breaks the protocol: close code 1002.
+//! assert_eq!(FrameHeader::parse(&[0xC1]).map(|_| ()).unwrap_err().code, 1002);
+//! # Ok::<(), plainsock::ws::ProtocolError>(())
+//! ```
 
 use super::error::ProtocolError;
 use super::mask::apply_mask;
@@ -90,6 +108,24 @@ pub mod close_code {
     }
 }
 
+/// The rules the first header byte alone decides (RFC 6455 §5.2, §5.5): no RSV bit (we negotiate
+/// no extension), no reserved opcode, no fragmented control frame. Returns the opcode.
+pub fn check_first_byte(first: u8) -> Result<Opcode, ProtocolError> {
+    if first & 0x70 != 0 {
+        return Err(ProtocolError::new(
+            1002,
+            "reserved bit set without an extension",
+        ));
+    }
+    let Some(opcode) = Opcode::from_u8(first & 0x0F) else {
+        return Err(ProtocolError::new(1002, "reserved opcode"));
+    };
+    if opcode.is_control() && first & 0x80 == 0 {
+        return Err(ProtocolError::new(1002, "fragmented control frame"));
+    }
+    Ok(opcode)
+}
+
 /// One parsed frame header (RFC 6455 §5.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
@@ -109,28 +145,30 @@ impl FrameHeader {
     /// Non-minimal length encodings (e.g. 5 written as 126, 0x0005) are
     /// accepted: §5.2 says a sender MUST use the minimal form, but rejecting
     /// them protects nothing and Autobahn-style suites accept them.
-    /// The mask bit is checked by the caller, who knows its role (§5.1).
+    /// The mask bit is checked by the caller, who knows its role (§5.1): after
+    /// [`check_first_byte`] and before calling this, to keep the order of the bytes.
     pub fn parse(bytes: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+        // Every rule is checked as soon as the byte it needs has arrived, in the order of the
+        // bytes, so the first rule broken is the same however the header is cut into reads.
         let Some(&first) = bytes.first() else {
             return Ok(None);
         };
-        if first & 0x70 != 0 {
-            return Err(ProtocolError::new(
-                1002,
-                "reserved bit set without an extension",
-            ));
-        }
-        let Some(opcode) = Opcode::from_u8(first & 0x0F) else {
-            return Err(ProtocolError::new(1002, "reserved opcode"));
-        };
+        let opcode = check_first_byte(first)?;
         let fin = first & 0x80 != 0;
-        if opcode.is_control() && !fin {
-            return Err(ProtocolError::new(1002, "fragmented control frame"));
-        }
         let Some(&second) = bytes.get(1) else {
             return Ok(None);
         };
         let masked = second & 0x80 != 0;
+        // 126 and 127 announce an extended length, so more than 125 bytes.
+        if opcode.is_control() && second & 0x7F > MAX_CONTROL_PAYLOAD as u8 {
+            return Err(ProtocolError::new(1002, "control frame over 125 bytes"));
+        }
+        if second & 0x7F == 127 && bytes.get(2).is_some_and(|b| b & 0x80 != 0) {
+            return Err(ProtocolError::new(
+                1002,
+                "payload length with its top bit set",
+            ));
+        }
         let (payload_len, mut len) = match second & 0x7F {
             126 => match bytes.get(2..4) {
                 Some(&[a, b]) => (u64::from(u16::from_be_bytes([a, b])), 4),
@@ -142,15 +180,6 @@ impl FrameHeader {
             },
             short => (u64::from(short), 2),
         };
-        if payload_len >> 63 != 0 {
-            return Err(ProtocolError::new(
-                1002,
-                "payload length with its top bit set",
-            ));
-        }
-        if opcode.is_control() && payload_len > MAX_CONTROL_PAYLOAD as u64 {
-            return Err(ProtocolError::new(1002, "control frame over 125 bytes"));
-        }
         let mask_key = if masked {
             match bytes
                 .get(len..len + 4)

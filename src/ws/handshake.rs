@@ -215,8 +215,9 @@ mod tests {
 
     const GOOD: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
+    /// What the server answers: the head's own checks (e.g. Host) first, then the upgrade's.
     fn check(head: &str) -> Result<String, HttpError> {
-        check_request(&parse_request(head.as_bytes()).unwrap())
+        check_request(&parse_request(head.as_bytes())?)
     }
 
     fn status(head: &str) -> (u16, String) {

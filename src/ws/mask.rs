@@ -34,9 +34,11 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 }
 
 /// The obvious byte loop; kept as the reference the fast version is tested against.
+/// Any `offset` is fine: only `offset % 4` matters, so it is reduced first and cannot overflow.
 pub fn apply_mask_bytewise(data: &mut [u8], key: [u8; 4], offset: usize) {
+    let shift = offset % 4;
     for (i, byte) in data.iter_mut().enumerate() {
-        *byte ^= key[(offset + i) % 4];
+        *byte ^= key[(shift + i) % 4];
     }
 }
 
@@ -104,6 +106,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn offsets_near_usize_max_do_not_overflow() {
+        for offset in [usize::MAX - 2, usize::MAX - 1, usize::MAX] {
+            let mut fast = [0u8; 8];
+            let mut slow = [0u8; 8];
+            apply_mask(&mut fast, KEY, offset);
+            apply_mask_bytewise(&mut slow, KEY, offset);
+            assert_eq!(fast, slow, "offset {offset}");
+        }
+        // usize::MAX - 2 is 1 modulo 4 (usize::MAX is 3 modulo 4): the key starts at key[1].
+        let mut data = [0u8; 4];
+        apply_mask_bytewise(&mut data, KEY, usize::MAX - 2);
+        assert_eq!(data, [KEY[1], KEY[2], KEY[3], KEY[0]]);
     }
 
     #[test]

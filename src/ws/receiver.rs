@@ -15,7 +15,7 @@
 use std::io::{self, Read};
 
 use super::error::{Error, ProtocolError};
-use super::frame::{FrameHeader, Opcode};
+use super::frame::{self, FrameHeader, Opcode};
 use super::mask::apply_mask;
 use super::message::{CloseFrame, Message};
 use super::utf8::Utf8Validator;
@@ -66,7 +66,13 @@ impl Receiver {
                 }
                 continue;
             }
-            // The mask bit alone decides (§5.1): fail before the rest of the header arrives.
+            // The rules are checked in the order of the header's bytes, each as soon as its
+            // byte is here, so the first rule broken (and the close reason) does not depend on
+            // how the bytes were cut into reads: byte 0 (RSV, opcode), then the mask bit alone
+            // (§5.1, before the rest of the header arrives), then the rest in `parse`.
+            if let Some(&first) = self.buf.data().first() {
+                frame::check_first_byte(first)?;
+            }
             if let Some(&second) = self.buf.data().get(1) {
                 self.check_mask(second & 0x80 != 0)?;
             }
@@ -471,5 +477,70 @@ impl ReadBuf {
         self.last_read = n;
         self.last_read_filled = self.end == self.bytes.len();
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its bytes `step` at a time, like a network that cuts them anywhere.
+    struct Chunks<'a>(&'a [u8], usize);
+
+    impl Read for Chunks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// The close code and reason the receiver fails with, reading `bytes` `step` at a time.
+    fn failure(role: Role, bytes: &[u8], step: usize) -> (u16, &'static str) {
+        let mut receiver = Receiver::new(role, &Config::default(), Vec::new());
+        match receiver.read(&mut Chunks(bytes, step), &mut |_| Ok(())) {
+            Err(Error::Protocol { code, reason }) => (code, reason),
+            other => panic!("{bytes:x?} in steps of {step}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_first_rule_broken_is_the_same_however_the_bytes_are_cut() {
+        let rows: [(Role, &[u8], &str); 7] = [
+            // RSV1 on an unmasked client frame: byte 0 decides before the mask bit.
+            (Role::Server, &[0xC1, 0x00], "reserved bit"),
+            (Role::Server, &[0x83, 0x80, 1, 2, 3, 4], "reserved opcode"),
+            (
+                Role::Server,
+                &[0x09, 0x80, 1, 2, 3, 4],
+                "fragmented control",
+            ),
+            // An unmasked Ping announcing 126 bytes: the mask bit comes first in byte 1.
+            (Role::Server, &[0x89, 0x7E, 0x00, 0x7E], "unmasked"),
+            (
+                Role::Server,
+                &[0x89, 0xFE, 0x00, 0x7E],
+                "control frame over 125",
+            ),
+            (
+                Role::Client,
+                &[0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0],
+                "masked",
+            ),
+            (
+                Role::Client,
+                &[0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0],
+                "top bit",
+            ),
+        ];
+        for (role, bytes, says) in rows {
+            let whole = failure(role, bytes, bytes.len());
+            assert!(whole.1.contains(says), "{bytes:x?}: {whole:?}");
+            assert_eq!(whole.0, 1002);
+            for step in 1..bytes.len() {
+                assert_eq!(failure(role, bytes, step), whole, "{bytes:x?} step {step}");
+            }
+        }
     }
 }

@@ -79,20 +79,52 @@ pub fn refuse(stream: &TcpStream, err: HttpError) -> Error {
 }
 
 /// Reads the request and accepts it without a subprotocol: the whole server handshake.
+///
+/// An echo server for one client:
+///
+/// ```
+/// use plainsock::ws::{self, Message};
+/// use std::net::TcpListener;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let url = format!("ws://{}/", listener.local_addr()?);
+/// let server = std::thread::spawn(move || -> Result<(), ws::Error> {
+///     let (stream, _) = listener.accept()?;
+/// #   stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+///     let mut socket = ws::server::accept(stream, &ws::Config::default())?;
+///     loop {
+///         match socket.read()? {
+///             // `read` answers Pings and echoes the Close itself.
+///             Message::Close(_) => return Ok(()),
+///             message @ (Message::Text(_) | Message::Binary(_)) => socket.send(message)?,
+///             _ => {}
+///         }
+///     }
+/// });
+///
+/// let mut client = ws::client::connect(&url)?;
+/// # client.get_ref().set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+/// client.send(Message::Text("hello".into()))?;
+/// assert_eq!(client.read()?, Message::Text("hello".into()));
+/// client.close(1000, "done")?;
+/// assert!(matches!(client.read()?, Message::Close(Some(frame)) if frame.code == 1000));
+/// server.join().expect("server thread")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn accept(stream: TcpStream, config: &Config) -> Result<WebSocket<TcpStream>, Error> {
     read_upgrade(stream, config)?.accept(None)
 }
 
 impl PendingUpgrade {
-    /// The request path without its query, for routing (`/ws`, `/chat`).
+    /// The request path without its query, for routing (`/ws`, `/chat`); also for an
+    /// absolute-form target (`http://host/ws`, RFC 9112 §3.2.2).
     pub fn path(&self) -> &str {
-        let target = self.request.target.as_str();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        self.request.path()
     }
 
     /// The query after `?`, if any.
     pub fn query(&self) -> Option<&str> {
-        self.request.target.split_once('?').map(|(_, query)| query)
+        self.request.query()
     }
 
     /// The `Origin` header a browser sends (RFC 6455 §10.2): check it to refuse other sites.

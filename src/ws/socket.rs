@@ -6,14 +6,33 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::error::Error;
 use super::message::{CloseFrame, Message};
 use super::receiver::Receiver;
 use super::sender::Sender;
 use super::{Config, Role};
+use crate::http;
 
 /// One WebSocket connection after the opening handshake.
+///
+/// It works over any blocking `Read + Write`, so here over bytes in memory: the server reads
+/// the RFC's masked "Hello" (passed as bytes read past the handshake) and answers unmasked.
+///
+/// ```
+/// use plainsock::ws::{Config, Message, Role, WebSocket};
+/// use std::io::Cursor;
+///
+/// // RFC 6455 §5.7: a single-frame masked text message, "Hello".
+/// let hello = vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+/// let mut ws = WebSocket::from_parts(Cursor::new(Vec::new()), Role::Server, hello, Config::default());
+/// assert_eq!(ws.read()?, Message::Text("Hello".into()));
+/// ws.send(Message::Text("Hi".into()))?;
+/// // What went to the peer: one frame, FIN + text, 2 bytes, not masked (RFC 6455 §5.1).
+/// assert_eq!(ws.get_ref().get_ref(), &[0x81, 0x02, b'H', b'i']);
+/// # Ok::<(), plainsock::ws::Error>(())
+/// ```
 pub struct WebSocket<S> {
     stream: S,
     receiver: Receiver,
@@ -39,7 +58,10 @@ impl<S: Read + Write + 'static> WebSocket<S> {
     /// waiting for our answers never waits forever.
     ///
     /// After a Close: `Err(Error::Closed)` with the peer's code and reason.
-    /// After we failed the connection: `Err(Error::Protocol)` again, at once.
+    /// When the peer breaks a rule or a limit, we fail the connection: our Close goes out,
+    /// then FIN, and over TCP the peer's remaining input is read and dropped (within
+    /// [`FAIL_LINGER`]) so it reads our code; then `Err(Error::Protocol)`, and again, at once,
+    /// on every later call.
     pub fn read(&mut self) -> Result<Message, Error> {
         self.state.check()?;
         let sender = &mut self.sender;
@@ -331,7 +353,23 @@ trait Replies {
     /// RFC 6455 §7.1.1 / §7.1.7: the TCP connection is over
     /// (`Shutdown::Write`: we still let the peer read our Close).
     fn shutdown(&mut self, how: Shutdown);
+    /// After failing the connection: read and drop what the peer still sends (see
+    /// [`FAIL_LINGER`]), so it reads our Close code instead of a reset.
+    fn drain(&mut self);
 }
+
+/// How long, and how many bytes, a failed connection keeps reading after its Close.
+///
+/// A peer still sending (the rest of a message over the limit) while we close the socket
+/// would get a TCP reset, and a reset can discard our Close before the peer reads it: it
+/// then reports 1006 (no close frame) instead of 1009. So, as for HTTP refusals, we read
+/// on until the peer closes too, within these bounds.
+pub const FAIL_LINGER: Duration = Duration::from_secs(1);
+/// See [`FAIL_LINGER`]: a peer that streams more than this is cut off with a reset.
+pub const FAIL_LINGER_BYTES: usize = 16 << 20;
+/// See [`FAIL_LINGER`]: a peer that sends nothing for this long is no longer sending into a
+/// closed socket, so closing it causes no reset; it has had time to read our Close.
+pub const FAIL_LINGER_QUIET: Duration = Duration::from_millis(100);
 
 /// Turns what the receiver read into what `read` returns, doing the replies.
 fn react(
@@ -375,6 +413,7 @@ fn react(
                 reason: reason.to_owned(),
             }));
             replies.shutdown(Shutdown::Write);
+            replies.drain();
             *state = ReadState::Failed { code, reason };
             Err(Error::Protocol { code, reason })
         }
@@ -418,11 +457,22 @@ impl<S: Read + Write + 'static> Replies for DirectReplies<'_, S> {
 
     fn shutdown(&mut self, how: Shutdown) {
         // Only a TCP stream can be shut down; other streams end when dropped.
-        let stream: &dyn Any = &*self.stream;
-        if let Some(tcp) = stream.downcast_ref::<TcpStream>() {
+        if let Some(tcp) = as_tcp(self.stream) {
             let _ = tcp.shutdown(how);
         }
     }
+
+    fn drain(&mut self) {
+        // Other streams (in-memory ones in tests) have no reset to avoid.
+        if let Some(tcp) = as_tcp(self.stream) {
+            http::drain(tcp, FAIL_LINGER, FAIL_LINGER_BYTES, FAIL_LINGER_QUIET);
+        }
+    }
+}
+
+fn as_tcp<S: 'static>(stream: &S) -> Option<&TcpStream> {
+    let stream: &dyn Any = stream;
+    stream.downcast_ref::<TcpStream>()
 }
 
 /// Replies of a `WsReader`, through the shared writer's lock.
@@ -448,5 +498,14 @@ impl Replies for &WsWriter {
 
     fn shutdown(&mut self, how: Shutdown) {
         let _ = self.stream.shutdown(how);
+    }
+
+    fn drain(&mut self) {
+        http::drain(
+            &self.stream,
+            FAIL_LINGER,
+            FAIL_LINGER_BYTES,
+            FAIL_LINGER_QUIET,
+        );
     }
 }

@@ -71,7 +71,12 @@ impl Cdp {
                 Ok(_) => continue, // ping, pong, binary: not CDP
                 Err(e) => return Err(format!("{method}: read: {e}")),
             };
-            let reply = json::parse(&text).map_err(|e| format!("{method}: {e}"))?;
+            // A screenshot comes back as one multi-MiB base64 string.
+            let limits = json::Limits {
+                max_len: usize::MAX,
+                max_depth: 128,
+            };
+            let reply = json::parse_with(&text, limits).map_err(|e| format!("{method}: {e}"))?;
             if reply.get("id").as_f64() != Some(id as f64) {
                 continue; // an event, or the answer to an earlier call that timed out
             }

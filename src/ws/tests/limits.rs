@@ -155,3 +155,30 @@ fn the_message_buffer_grows_with_the_bytes_that_arrive() {
         "{used} bytes held for 1 MiB received"
     );
 }
+
+#[test]
+fn after_1009_the_server_reads_on_so_a_peer_still_sending_reads_the_close_code() {
+    // A client announces a message over the limit and goes on writing its payload, as Node's
+    // `ws` does with 16 MiB + 1. Closing with its bytes unread would reset the connection,
+    // and the reset can destroy our Close before the client reads it (it reports 1006).
+    let (mut server, mut raw) = server_and_raw_client(small_limits());
+    const PAYLOAD: usize = 512 * 1024;
+    let mut sending = raw.try_clone().unwrap();
+    let writer = std::thread::spawn(move || -> io::Result<()> {
+        sending.write_all(&binary_header(PAYLOAD as u64))?;
+        let chunk = vec![0u8; 16 * 1024];
+        for _ in 0..PAYLOAD / chunk.len() {
+            sending.write_all(&chunk)?;
+        }
+        Ok(())
+    });
+    let err = read_until_error(&mut server);
+    assert_eq!(err.close_code(), Some(1009));
+    drop(server);
+    writer
+        .join()
+        .unwrap()
+        .expect("the server took every byte instead of resetting the connection");
+    assert_eq!(peer_close_code(&mut raw), Some(1009));
+    assert!(peer_sees_eof(&mut raw));
+}

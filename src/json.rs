@@ -1,9 +1,11 @@
-//! Just enough JSON (RFC 8259) to speak the Chrome DevTools Protocol, written here because the
-//! project takes no crates beyond its three.
+//! Just enough JSON (RFC 8259): one value type, a compact encoder and a strict, bounded decoder.
 //!
-//! One value type, [`Json`]; `parse` reads text into it, `Display` writes it back. Objects keep
-//! their keys in order (a `Vec`, not a map): CDP objects are small, and the order makes the
-//! written text predictable.
+//! Socket.IO carries its event arguments as JSON text, and that text comes off the network, so
+//! the decoder refuses everything outside the grammar and is bounded in every direction: the
+//! text's length ([`Limits::max_len`]), the nesting depth (the decoder recurses;
+//! [`Limits::max_depth`]), numbers (the grammar of §6, and none that overflow an `f64`), string
+//! escapes (§7, with UTF-16 surrogate pairs). Objects keep their keys in order (a `Vec`, not a
+//! map), so the encoder writes back what it read.
 
 use std::fmt::{self, Write as _};
 
@@ -55,6 +57,16 @@ impl Json {
         }
     }
 
+    /// A number that is a whole, non-negative integer an `f64` holds exactly (≤ 2^53).
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Json::Number(n) if n.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(n) => {
+                Some(*n as u64)
+            }
+            _ => None,
+        }
+    }
+
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Json::Bool(b) => Some(*b),
@@ -71,6 +83,10 @@ impl Json {
 
     pub fn is_null(&self) -> bool {
         matches!(self, Json::Null)
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self, Json::Object(_))
     }
 }
 
@@ -100,7 +116,7 @@ impl From<i32> for Json {
 
 impl From<u64> for Json {
     fn from(n: u64) -> Json {
-        // Exact up to 2^53, which is more ids than a test sends.
+        // Exact up to 2^53, as in JavaScript.
         Json::Number(n as f64)
     }
 }
@@ -170,12 +186,58 @@ fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/// Nesting deeper than this is refused: the parser recurses, and the text comes off a socket.
-const MAX_DEPTH: usize = 128;
+/// How much text the decoder takes on. Both bounds hold whatever the text looks like.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longer text is refused before it is looked at.
+    pub max_len: usize,
+    /// Arrays and objects nested deeper than this are refused: the decoder recurses, and a
+    /// connection thread has a small stack.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_len: 1 << 20,
+            max_depth: 64,
+        }
+    }
+}
+
+/// Why a text is not JSON, and where (a byte offset into the text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub what: &'static str,
+    pub at: usize,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JSON: {} at byte {}", self.what, self.at)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Parses one JSON text (§2) within the default [`Limits`].
+pub fn parse(text: &str) -> Result<Json, Error> {
+    parse_with(text, Limits::default())
+}
 
 /// Parses one JSON text (§2): a value with optional whitespace around it, nothing else.
-pub fn parse(text: &str) -> Result<Json, String> {
-    let mut parser = Parser { text, pos: 0 };
+pub fn parse_with(text: &str, limits: Limits) -> Result<Json, Error> {
+    if text.len() > limits.max_len {
+        return Err(Error {
+            what: "text longer than the limit",
+            at: limits.max_len,
+        });
+    }
+    let mut parser = Parser {
+        text,
+        pos: 0,
+        max_depth: limits.max_depth,
+    };
     let value = parser.value(0)?;
     parser.skip_whitespace();
     if parser.pos != text.len() {
@@ -189,15 +251,20 @@ pub fn parse(text: &str) -> Result<Json, String> {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    max_depth: usize,
 }
 
 impl Parser<'_> {
-    fn error(&self, what: &str) -> String {
-        format!("JSON: {what} at byte {}", self.pos)
+    fn error(&self, what: &'static str) -> Error {
+        Error { what, at: self.pos }
     }
 
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn rest(&self) -> &str {
+        self.text.get(self.pos..).unwrap_or_default()
     }
 
     fn skip_whitespace(&mut self) {
@@ -207,25 +274,29 @@ impl Parser<'_> {
     }
 
     /// Consumes `word` (a literal such as `true`) or fails.
-    fn expect_word(&mut self, word: &str) -> Result<(), String> {
-        if self.text[self.pos..].starts_with(word) {
+    fn expect_word(&mut self, word: &str, what: &'static str) -> Result<(), Error> {
+        if self.rest().starts_with(word) {
             self.pos += word.len();
             Ok(())
         } else {
-            Err(self.error(&format!("expected {word}")))
+            Err(self.error(what))
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Json, String> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nesting too deep"));
-        }
+    fn value(&mut self, depth: usize) -> Result<Json, Error> {
         self.skip_whitespace();
         match self.peek() {
-            Some(b'n') => self.expect_word("null").map(|_| Json::Null),
-            Some(b't') => self.expect_word("true").map(|_| Json::Bool(true)),
-            Some(b'f') => self.expect_word("false").map(|_| Json::Bool(false)),
+            Some(b'n') => self
+                .expect_word("null", "expected null")
+                .map(|_| Json::Null),
+            Some(b't') => self
+                .expect_word("true", "expected true")
+                .map(|_| Json::Bool(true)),
+            Some(b'f') => self
+                .expect_word("false", "expected false")
+                .map(|_| Json::Bool(false)),
             Some(b'"') => self.string().map(Json::String),
+            Some(b'[' | b'{') if depth >= self.max_depth => Err(self.error("nesting too deep")),
             Some(b'[') => self.array(depth),
             Some(b'{') => self.object(depth),
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -235,7 +306,7 @@ impl Parser<'_> {
     }
 
     /// `[ value , value ]` (§5).
-    fn array(&mut self, depth: usize) -> Result<Json, String> {
+    fn array(&mut self, depth: usize) -> Result<Json, Error> {
         self.pos += 1; // '['
         let mut items = Vec::new();
         self.skip_whitespace();
@@ -258,7 +329,7 @@ impl Parser<'_> {
     }
 
     /// `{ "key" : value , ... }` (§4).
-    fn object(&mut self, depth: usize) -> Result<Json, String> {
+    fn object(&mut self, depth: usize) -> Result<Json, Error> {
         self.pos += 1; // '{'
         let mut pairs = Vec::new();
         self.skip_whitespace();
@@ -292,7 +363,9 @@ impl Parser<'_> {
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` (§6). The grammar is checked
     /// here, because Rust's `f64::from_str` also takes things JSON does not ("inf", "+1", "1.").
-    fn number(&mut self) -> Result<Json, String> {
+    /// §9 lets a parser limit the range: one that overflows an `f64` (`1e400`) is refused
+    /// rather than turned into an infinity that JSON cannot write back.
+    fn number(&mut self) -> Result<Json, Error> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -313,10 +386,18 @@ impl Parser<'_> {
             }
             self.require_digits()?;
         }
-        self.text[start..self.pos]
-            .parse()
-            .map(Json::Number)
-            .map_err(|_| self.error("bad number"))
+        let text = self.text.get(start..self.pos).unwrap_or_default();
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Json::Number(n)),
+            Ok(_) => Err(Error {
+                what: "number out of range",
+                at: start,
+            }),
+            Err(_) => Err(Error {
+                what: "bad number",
+                at: start,
+            }),
+        }
     }
 
     fn digits(&mut self) {
@@ -325,7 +406,7 @@ impl Parser<'_> {
         }
     }
 
-    fn require_digits(&mut self) -> Result<(), String> {
+    fn require_digits(&mut self) -> Result<(), Error> {
         if !matches!(self.peek(), Some(b'0'..=b'9')) {
             return Err(self.error("expected a digit"));
         }
@@ -335,7 +416,7 @@ impl Parser<'_> {
 
     /// A quoted string (§7). Runs of plain characters are copied as whole slices; escapes are
     /// decoded one by one.
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, Error> {
         self.pos += 1; // opening quote
         let mut out = String::new();
         loop {
@@ -347,7 +428,7 @@ impl Parser<'_> {
                 self.pos += 1;
             }
             // Stopped on an ASCII byte or the end, so `run..pos` lies on char boundaries.
-            out.push_str(&self.text[run..self.pos]);
+            out.push_str(self.text.get(run..self.pos).unwrap_or_default());
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
@@ -364,7 +445,7 @@ impl Parser<'_> {
     }
 
     /// The character after a backslash.
-    fn escape(&mut self) -> Result<char, String> {
+    fn escape(&mut self) -> Result<char, Error> {
         let Some(b) = self.peek() else {
             return Err(self.error("unterminated escape"));
         };
@@ -384,11 +465,12 @@ impl Parser<'_> {
     }
 
     /// `\uXXXX`, where a character outside the Basic Multilingual Plane is written as a UTF-16
-    /// surrogate pair: `\ud83d\ude00` is one emoji. A lone surrogate (JavaScript strings can
-    /// hold one) becomes U+FFFD, as `TextDecoder` would make it.
-    fn unicode_escape(&mut self) -> Result<char, String> {
+    /// surrogate pair: `\ud83d\ude00` is one emoji. A lone surrogate (a JavaScript string can
+    /// hold one, and `JSON.stringify` writes it as an escape) has no UTF-8 form: it becomes
+    /// U+FFFD, as `TextDecoder` would make it.
+    fn unicode_escape(&mut self) -> Result<char, Error> {
         let first = self.hex4()?;
-        if (0xD800..0xDC00).contains(&first) && self.text[self.pos..].starts_with("\\u") {
+        if (0xD800..0xDC00).contains(&first) && self.rest().starts_with("\\u") {
             let save = self.pos;
             self.pos += 2;
             let second = self.hex4()?;
@@ -401,7 +483,7 @@ impl Parser<'_> {
         Ok(char::from_u32(first).unwrap_or(char::REPLACEMENT_CHARACTER))
     }
 
-    fn hex4(&mut self) -> Result<u32, String> {
+    fn hex4(&mut self) -> Result<u32, Error> {
         let digits = self
             .text
             .get(self.pos..self.pos + 4)
@@ -433,6 +515,7 @@ mod tests {
         assert_eq!(v.get("b").get("c").as_str(), Some("d"));
         assert_eq!(v.get("e").as_array(), Some(&[][..]));
         assert!(v.get("missing").get("deeper").is_null());
+        assert!(v.is_object() && !v.get("a").is_object());
     }
 
     #[test]
@@ -450,6 +533,19 @@ mod tests {
     }
 
     #[test]
+    fn what_is_read_is_written_back_the_same() {
+        for text in [
+            r#"["message",1,"2",{"3":[true,null]},-0.5,1e21]"#,
+            r#"{"_placeholder":true,"num":0}"#,
+            r#""é😀\u0000""#,
+        ] {
+            let v = parse(text).unwrap();
+            assert_eq!(parse(&v.to_string()).unwrap(), v, "{text}");
+        }
+        assert_eq!(parse("1e21").unwrap().to_string(), "1000000000000000000000");
+    }
+
+    #[test]
     fn string_escapes_both_ways() {
         let text = "quote \" backslash \\ newline \n tab \t bell \u{7} é 😀 </script>";
         let written = Json::from(text).to_string();
@@ -462,11 +558,18 @@ mod tests {
 
     #[test]
     fn unicode_escapes_and_surrogate_pairs() {
-        let v = parse(r#""\u00e9\u20AC\ud83d\ude00\/\b\f""#).unwrap();
-        assert_eq!(v.as_str(), Some("é€😀/\u{8}\u{c}"));
-        // A lone surrogate, then one followed by a non-surrogate escape.
-        let v = parse(r#""\ud800x\ud800\u0041""#).unwrap();
-        assert_eq!(v.as_str(), Some("\u{fffd}x\u{fffd}A"));
+        let v = parse(r#""\u00e9\u20AC\ud83d\ude00\uD83D\uDE00\/\b\f""#).unwrap();
+        assert_eq!(v.as_str(), Some("é€😀😀/\u{8}\u{c}"));
+        // A lone high surrogate, one followed by a non-surrogate escape, a lone low one, and a
+        // pair in the wrong order.
+        let v = parse(r#""\ud800x\ud800\u0041\udc00\ude00\ud83d""#).unwrap();
+        assert_eq!(
+            v.as_str(),
+            Some("\u{fffd}x\u{fffd}A\u{fffd}\u{fffd}\u{fffd}")
+        );
+        for bad in [r#""\ud83d\u""#, r#""\ud83d\uzzzz""#, r#""\u00""#, r#""\u""#] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
     }
 
     #[test]
@@ -474,32 +577,64 @@ mod tests {
         for (text, n) in [("0", 0.0), ("-0.25", -0.25), ("1E2", 100.0), ("2e-1", 0.2)] {
             assert_eq!(parse(text).unwrap().as_f64(), Some(n), "{text}");
         }
-        for bad in ["01", "1.", ".5", "+1", "-", "1e", "inf", "NaN"] {
+        for bad in [
+            "01", "1.", ".5", "+1", "-", "1e", "1e+", "inf", "NaN", "0x10", "--1", "1.e3",
+        ] {
             assert!(parse(bad).is_err(), "{bad} should be refused");
         }
+        let huge = parse("1e400").unwrap_err();
+        assert_eq!(huge.what, "number out of range");
+        assert!(parse("-1e400").is_err());
+        // Underflow is fine: it is a tiny number, written back as 0.
+        assert_eq!(parse("1e-400").unwrap().as_f64(), Some(0.0));
         assert_eq!(Json::Number(f64::NAN).to_string(), "null");
+        assert_eq!(parse("42").unwrap().as_u64(), Some(42));
+        assert_eq!(parse("4.5").unwrap().as_u64(), None);
+        assert_eq!(parse("-1").unwrap().as_u64(), None);
     }
 
     #[test]
     fn refuses_broken_text() {
         for bad in [
             "",
+            " ",
             "{",
             "[1,]",
+            "[,1]",
             "{\"a\" 1}",
+            "{\"a\":1,}",
             "{a:1}",
             "\"open",
             "\"tab\there\"",
             "\"\\x\"",
             "\"\\u12\"",
             "tru",
+            "nul",
             "1 2",
+            "[1]]",
+            "'single'",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
-        let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
-        assert!(parse(&deep).is_err());
-        let fine = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+    }
+
+    #[test]
+    fn depth_and_length_are_bounded() {
+        let max = Limits::default().max_depth;
+        let fine = "[".repeat(max) + &"]".repeat(max);
         assert!(parse(&fine).is_ok());
+        let deep = "[".repeat(max + 1) + &"]".repeat(max + 1);
+        assert_eq!(parse(&deep).unwrap_err().what, "nesting too deep");
+        // An unclosed million-deep text is refused at the limit, not after a million frames.
+        let err = parse(&"[{\"a\":".repeat(100_000)).unwrap_err();
+        assert_eq!(err.what, "nesting too deep");
+        let limits = Limits {
+            max_len: 10,
+            max_depth: 2,
+        };
+        assert!(parse_with("[[1]]", limits).is_ok());
+        assert!(parse_with("[[[1]]]", limits).is_err());
+        let long = parse_with("\"0123456789\"", limits).unwrap_err();
+        assert_eq!(long.what, "text longer than the limit");
     }
 }
