@@ -10,8 +10,14 @@
 //!  udp loop   ─┼─ Event ─→ hub (one room) ─┼─ writer lane 1 ─→ outboxes of members 1, 5, 9 …
 //!  ws reader  ─┘   bounded                 └─ …   (delivery/)
 //! ```
+//!
+//! With `--cluster` the hub is not the sequencer: a room line goes to Redis first and reaches
+//! the members here when it comes back from the stream, as on every other process
+//! ([`crate::backplane`], `Room::say_room`).
 
+use crate::backplane::{self, Backplane, Kind};
 use crate::chat::{self, Input};
+use crate::cluster::LinkEvent;
 use crate::config::ServerConfig;
 use crate::delivery::lanes::{self, Eviction, WriterPool};
 use crate::delivery::outbox::{Bounds, Mailbox};
@@ -149,6 +155,15 @@ impl Hub {
             max_age: config.write_timeout,
         };
         let writers = WriterPool::start(config.writers, bounds, evicted)?;
+        // `--cluster`: the room's lines go through Redis (see `backplane`).
+        let (backplane, link_events) = match &config.cluster {
+            Some(url) => {
+                let (backplane, events) =
+                    Backplane::open(url, &config.room, config.history).map_err(io::Error::other)?;
+                (Some(backplane), events)
+            }
+            None => (None, crossbeam_channel::never()),
+        };
         let room = Room {
             members: HashMap::new(),
             nicks: HashSet::new(),
@@ -158,11 +173,13 @@ impl Hub {
             announce_up_to: config.announce_up_to,
             churn: Churn::default(),
             writers,
+            backplane,
+            reaped: false,
             log,
         };
         let thread = thread::Builder::new()
             .name("hub".into())
-            .spawn(move || room.run(inbox, evictions))?;
+            .spawn(move || room.run(inbox, evictions, link_events))?;
         Ok((
             Hub {
                 events,
@@ -226,6 +243,10 @@ struct Room {
     announce_up_to: usize,
     churn: Churn,
     writers: WriterPool,
+    /// `--cluster`: room lines go out through Redis and come back from its stream.
+    backplane: Option<Backplane>,
+    /// Others were told this process's members were gone (a stall past the presence TTL).
+    reaped: bool,
     log: Log,
 }
 
@@ -240,7 +261,12 @@ struct Churn {
 }
 
 impl Room {
-    fn run(mut self, inbox: Receiver<Event>, evictions: Receiver<Eviction>) {
+    fn run(
+        mut self,
+        inbox: Receiver<Event>,
+        evictions: Receiver<Eviction>,
+        link_events: Receiver<LinkEvent>,
+    ) {
         loop {
             let summary_due = match self.churn.since {
                 Some(since) => (since + SUMMARY_EVERY).saturating_duration_since(Instant::now()),
@@ -263,6 +289,11 @@ impl Room {
                         self.evict(eviction);
                     }
                 }
+                recv(link_events) -> event => {
+                    if let Ok(event) = event {
+                        self.link_event(event);
+                    }
+                }
                 default(summary_due) => {}
             }
             self.announce_churn();
@@ -271,6 +302,9 @@ impl Room {
             self.writers.remove(id, Some(Farewell::Shutdown));
         }
         self.writers.stop();
+        if let Some(backplane) = self.backplane.take() {
+            backplane.close();
+        }
     }
 
     fn evict(&mut self, Eviction { id, too_slow }: Eviction) {
@@ -306,7 +340,13 @@ impl Room {
 
     fn join(&mut self, member: lanes::Member, transport: Transport, peer: SocketAddr) {
         let id = member.id;
-        let nick = self.free_guest_nick(id);
+        let nick = match &self.backplane {
+            Some(backplane) => {
+                backplane.join(id, &transport.to_string());
+                backplane.guest(id)
+            }
+            None => self.free_guest_nick(id),
+        };
         self.log
             .line(format_args!("{peer} joined over {transport} as {nick}"));
         self.writers.add(member);
@@ -319,7 +359,7 @@ impl Room {
                 peer,
             },
         );
-        let online = self.members.len();
+        let online = self.online();
         let welcome = chat::welcome(&nick, online, self.max_line, self.history.len());
         self.tell(id, welcome);
         for line in &self.history {
@@ -331,9 +371,13 @@ impl Room {
     /// Tells the room that someone came or went: at once in a small room; in a big one, counted
     /// for the next summary.
     fn announce(&mut self, what: String, joined: bool) {
-        let online = self.members.len();
-        if online <= self.announce_up_to {
-            self.broadcast(chat::notice(&format!("{what} ({online} online)")));
+        if self.members.len() <= self.announce_up_to {
+            let online = self.online();
+            self.say_room(
+                Kind::Notice,
+                None,
+                chat::notice(&format!("{what} ({online} online)")),
+            );
             return;
         }
         if joined {
@@ -353,10 +397,9 @@ impl Room {
             return;
         }
         let Churn { joined, left, .. } = std::mem::take(&mut self.churn);
-        let online = self.members.len();
-        self.broadcast(chat::notice(&format!(
-            "{joined} joined, {left} left ({online} online)"
-        )));
+        let online = self.online();
+        let summary = chat::notice(&format!("{joined} joined, {left} left ({online} online)"));
+        self.say_room(Kind::Notice, None, summary);
     }
 
     fn free_guest_nick(&self, id: MemberId) -> String {
@@ -380,14 +423,8 @@ impl Room {
         match chat::parse_line(text) {
             Input::Empty => {}
             Input::Text(text) => {
-                let line = Outgoing::new(chat::message(&member.nick, &chat::clean(text)));
-                if self.history_len > 0 {
-                    if self.history.len() == self.history_len {
-                        self.history.pop_front();
-                    }
-                    self.history.push_back(line.clone());
-                }
-                self.writers.broadcast(&line);
+                let line = chat::message(&member.nick, &chat::clean(text));
+                self.say_room(Kind::Message, Some(id), line);
             }
             Input::Nick(new) => match chat::check_nick(new) {
                 Err(why) => self.tell(id, chat::notice(&format!("error: {why}"))),
@@ -399,15 +436,18 @@ impl Room {
                 {
                     self.tell(id, chat::notice(&format!("error: the nick {new} is taken")))
                 }
-                Ok(()) => {
-                    if let Some(member) = self.members.get_mut(&id) {
-                        let was = std::mem::replace(&mut member.nick, new.to_string());
-                        self.nicks.remove(&was.to_lowercase());
-                        self.nicks.insert(new.to_lowercase());
-                        self.broadcast(chat::notice(&format!("{was} is now {new}")));
+                Ok(()) => match self.backplane.as_ref().map(|b| b.claim_nick(id, new)) {
+                    Some(None) => self.tell(
+                        id,
+                        chat::notice("error: nicks cannot change while the cluster link is down"),
+                    ),
+                    Some(Some(false)) => {
+                        self.tell(id, chat::notice(&format!("error: the nick {new} is taken")))
                     }
-                }
+                    None | Some(Some(true)) => self.rename(id, new),
+                },
             },
+            Input::Who if self.backplane.is_some() => self.who_cluster(id),
             Input::Who => {
                 let mut names: Vec<String> = self
                     .members
@@ -458,12 +498,174 @@ impl Room {
         self.writers.broadcast(&Outgoing::new(line));
     }
 
+    fn rename(&mut self, id: MemberId, new: &str) {
+        if let Some(member) = self.members.get_mut(&id) {
+            let was = std::mem::replace(&mut member.nick, new.to_string());
+            self.nicks.remove(&was.to_lowercase());
+            self.nicks.insert(new.to_lowercase());
+            let line = chat::notice(&format!("{was} is now {new}"));
+            self.say_room(Kind::Notice, Some(id), line);
+        }
+    }
+
+    /// A line for the whole room. Alone, the hub is the sequencer: straight to the members.
+    /// With `--cluster`, Redis is: the line is published and delivered when it comes back
+    /// ([`Room::link_event`]), here as on every other process.
+    fn say_room(&mut self, kind: Kind, by: Option<MemberId>, line: String) {
+        match &self.backplane {
+            None => self.deliver(kind, line),
+            Some(backplane) => {
+                if backplane.publish(kind, by, &line).is_err()
+                    && let Some(id) = by
+                {
+                    self.tell(id, chat::notice(backplane::NOT_DELIVERED));
+                }
+            }
+        }
+    }
+
+    /// A room line, in its final place in the order: to every member here (and, if a message,
+    /// to the history for newcomers).
+    fn deliver(&mut self, kind: Kind, line: String) {
+        let line = Outgoing::new(line);
+        if kind == Kind::Message {
+            self.remember(line.clone());
+        }
+        self.writers.broadcast(&line);
+    }
+
+    /// Keeps a message for newcomers (the last `history_len`).
+    fn remember(&mut self, line: Arc<Outgoing>) {
+        if self.history_len == 0 {
+            return;
+        }
+        if self.history.len() == self.history_len {
+            self.history.pop_front();
+        }
+        self.history.push_back(line);
+    }
+
+    /// Members in the whole room: here, plus the other processes' (from Redis) if clustered.
+    /// A small room asks Redis each time; a big one takes a count up to a second old.
+    fn online(&self) -> usize {
+        let others = match &self.backplane {
+            Some(backplane) => backplane.others_online(self.members.len() <= self.announce_up_to),
+            None => 0,
+        };
+        self.members.len() + others
+    }
+
+    /// `/who` across processes: `3 online: alice (tcp, 1f2e…), …`.
+    fn who_cluster(&self, id: MemberId) {
+        let Some(backplane) = &self.backplane else {
+            return;
+        };
+        let here = backplane.process();
+        let mut names: Vec<String> = self
+            .members
+            .values()
+            .map(|m| format!("{} ({}, {here})", m.nick, m.transport))
+            .collect();
+        let others = backplane.others();
+        for someone in others.iter().flatten() {
+            names.push(format!(
+                "{} ({}, {})",
+                someone.nick, someone.info, someone.process
+            ));
+        }
+        names.sort();
+        let total = names.len();
+        let more = total.saturating_sub(WHO_LIMIT);
+        names.truncate(WHO_LIMIT);
+        let tail = match (more, others.is_some()) {
+            (_, false) => " (this process only: the cluster link is down)".to_string(),
+            (0, true) => String::new(),
+            (more, true) => format!(" and {more} more"),
+        };
+        let who = format!("{total} online: {}{tail}", names.join(", "));
+        self.tell(id, chat::notice(&who));
+    }
+
+    /// News from the cluster link.
+    fn link_event(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::History(entries) => {
+                for entry in entries.iter().filter_map(backplane::line) {
+                    if entry.kind == Kind::Message {
+                        self.remember(Outgoing::new(entry.text));
+                    }
+                }
+            }
+            LinkEvent::Entry(entry) => {
+                if let Some(line) = backplane::line(&entry) {
+                    self.deliver(line.kind, line.text);
+                }
+            }
+            LinkEvent::Gone { process, nick, .. } => {
+                if self.backplane.as_ref().map(Backplane::process) == Some(process.as_str()) {
+                    self.reaped = true;
+                }
+                let nick = nick.unwrap_or_else(|| "a member".into());
+                self.deliver(
+                    Kind::Notice,
+                    chat::notice(&format!("{nick} left (its server process is gone)")),
+                );
+            }
+            LinkEvent::NotDelivered { fields, why } => {
+                if let Some(id) = backplane::sender(&fields) {
+                    let why = format!("error: your line was not delivered (Redis said: {why})");
+                    self.tell(id, chat::notice(&why));
+                }
+            }
+            LinkEvent::LinkLost(why) => {
+                self.log.line(format_args!("cluster link lost: {why}"));
+                self.broadcast(chat::notice("cluster link lost; reconnecting"));
+            }
+            LinkEvent::LinkBack { gap } => {
+                self.log
+                    .line(format_args!("cluster link back (gap: {gap})"));
+                let back = if gap {
+                    "cluster link back (Redis lost some lines meanwhile)"
+                } else {
+                    "cluster link back"
+                };
+                self.broadcast(chat::notice(back));
+            }
+            LinkEvent::Reregistered => {
+                // The others heard this process's members had gone: say they are here.
+                if std::mem::take(&mut self.reaped) {
+                    let nicks: Vec<String> =
+                        self.members.values().map(|m| m.nick.clone()).collect();
+                    for nick in nicks.into_iter().take(self.announce_up_to) {
+                        self.say_room(Kind::Notice, None, chat::notice(&format!("{nick} is back")));
+                    }
+                }
+            }
+            LinkEvent::NickLost { member, nick } => {
+                let Ok(id) = member.parse::<MemberId>() else {
+                    return;
+                };
+                let Some(guest) = self.backplane.as_ref().map(|b| b.guest(id)) else {
+                    return;
+                };
+                self.tell(
+                    id,
+                    chat::notice(&format!("{nick} was taken while the cluster link was down")),
+                );
+                self.rename(id, &guest);
+            }
+        }
+    }
+
     /// Takes a member out of the room (once: later leaves for the same id are ignored).
     fn remove(&mut self, id: MemberId, farewell: Option<Farewell>, how: &str) {
         let Some(member) = self.members.remove(&id) else {
             return;
         };
         self.writers.remove(id, farewell);
+        if let Some(backplane) = &self.backplane {
+            backplane.leave(id);
+        }
         self.nicks.remove(&member.nick.to_lowercase());
         self.log.line(format_args!(
             "{} {how} ({}, {})",

@@ -19,6 +19,7 @@
 //! | the room | [`delivery`] | an outbox per member (bounded in bytes and age), the writer lanes that never wait on one member, the retry thread |
 //! | | [`hub`] | the chat room every transport joins; one thread, one order of messages |
 //! | | [`cluster`] | one room across many processes: a Redis stream as the sequencer, presence with a TTL |
+//! | | [`backplane`] | `--cluster`, the hub's side: room lines published to Redis and delivered as they come back, so every process has one order |
 //! | plumbing | [`conn`] | what every connection needs: the accept loop, a thread each, the member cap, the registry shutdown uses |
 //! | | [`limits`] | the per-address cap (`--max-per-ip`): members and handshakes counted per client address, IPv6 by /64 |
 //! | transports | [`tcp`] | a byte stream: one listening port, one socket + one thread per client, lines cut from the stream |
@@ -32,6 +33,7 @@
 //! so the RFC's own examples are unit tests. Adding a transport is one new module (it gets a
 //! [`conn`] context and a socket, and joins the [`hub`]) and one line in [`server`].
 
+pub mod backplane;
 pub mod chat;
 pub mod client;
 pub mod cluster;

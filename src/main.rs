@@ -80,11 +80,6 @@ fn serve(args: &[String]) -> Result<(), String> {
     if let Some(url) = &config.cluster {
         // Fail at start, in one line, rather than run a room that cannot reach the others.
         plainsock::cluster::reach(url, CLUSTER_CONNECT_TIMEOUT)?;
-        // TODO(issue 12): the hub's side of the link; until then say so rather than pretend.
-        eprintln!(
-            "plainsock: note: Redis at {url} answers, but this build does not share room {:?} through it yet",
-            config.room
-        );
     }
     let trusted = config.trust_proxy.to_string();
     let server = Server::start(config).map_err(|e| e.to_string())?;

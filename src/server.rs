@@ -28,6 +28,10 @@ pub struct BindError {
 
 impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.addr.is_empty() {
+            // Not a listener: the room itself could not start (threads, or `--cluster`'s Redis).
+            return write!(f, "cannot start the {}: {}", self.what, self.error);
+        }
         write!(
             f,
             "cannot bind the {} listener to {}: {}",
@@ -73,7 +77,7 @@ impl Server {
             quiet: config.quiet,
         };
         let internal = |error| BindError {
-            what: "hub",
+            what: "room",
             addr: String::new(),
             error,
         };
