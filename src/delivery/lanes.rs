@@ -167,10 +167,7 @@ impl Lane {
                             Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                         }
                     }
-                    let ids: Vec<MemberId> = self.members.keys().copied().collect();
-                    for id in ids {
-                        self.deliver(id, &batch);
-                    }
+                    self.deliver_all(&batch);
                     batch.clear();
                 }
                 Job::To(id, line) => self.deliver(id, std::slice::from_ref(&line)),
@@ -198,29 +195,20 @@ impl Lane {
         let Some(member) = self.members.get(&id) else {
             return;
         };
-        let now = Instant::now();
-        for line in lines {
-            if !member.mailbox.push(line.clone(), &self.bounds, now) {
-                return self.evict(id, true);
-            }
+        if let Some(too_slow) = offer(member, lines, &self.bounds, &self.retry) {
+            self.evict(id, too_slow);
         }
-        if member.mailbox.turn() != Turn::Lane {
-            return;
-        }
-        if member.outlet.pulls() {
-            // Its request thread takes the lines; the retry thread watches their age.
-            if member.mailbox.set_turn(Turn::Retry) == Turn::Lane {
-                let _ = self.retry.send(member.clone());
-            }
-            return;
-        }
-        match member.mailbox.offer_to(&*member.outlet) {
-            Offered::All => {}
-            Offered::Partial | Offered::Full => {
-                member.mailbox.set_turn(Turn::Retry);
-                let _ = self.retry.send(member.clone());
-            }
-            Offered::Gone(_) => self.evict(id, false),
+    }
+
+    /// Every member of the lane gets `lines`; those that must go are evicted afterwards.
+    fn deliver_all(&mut self, lines: &[Arc<Outgoing>]) {
+        let evicted: Vec<(MemberId, bool)> = self
+            .members
+            .values()
+            .filter_map(|m| offer(m, lines, &self.bounds, &self.retry).map(|slow| (m.id, slow)))
+            .collect();
+        for (id, too_slow) in evicted {
+            self.evict(id, too_slow);
         }
     }
 
@@ -228,6 +216,57 @@ impl Lane {
         if let Some(member) = self.members.remove(&id) {
             evict(&member, too_slow, &self.evictions);
         }
+    }
+}
+
+/// Hands `lines` to one member: straight to its socket if nothing waits, else through its
+/// outbox; a full socket passes the member to the retry thread. `Some(too_slow)`: evict it.
+fn offer(
+    member: &Member,
+    lines: &[Arc<Outgoing>],
+    bounds: &Bounds,
+    retry: &Sender<Member>,
+) -> Option<bool> {
+    let now = Instant::now();
+    let mut lines = lines;
+    if !member.outlet.pulls() && member.mailbox.is_idle() {
+        // The common case: nothing waits, so the lines go straight to the socket, and only
+        // what it does not take now goes into the outbox.
+        match member.outlet.offer(lines) {
+            Ok(n) if n == lines.len() && !member.outlet.holds_back() => return None,
+            Ok(n) => lines = &lines[n..],
+            Err(_) => return Some(false),
+        }
+        if lines.is_empty() {
+            // All taken, but the end of one is held back: the socket is full.
+            member.mailbox.set_turn(Turn::Retry);
+            let _ = retry.send(member.clone());
+            return None;
+        }
+    }
+    for line in lines {
+        if !member.mailbox.push(line.clone(), bounds, now) {
+            return Some(true);
+        }
+    }
+    if member.mailbox.turn() != Turn::Lane {
+        return None;
+    }
+    if member.outlet.pulls() {
+        // Its request thread takes the lines; the retry thread watches their age.
+        if member.mailbox.set_turn(Turn::Retry) == Turn::Lane {
+            let _ = retry.send(member.clone());
+        }
+        return None;
+    }
+    match member.mailbox.offer_to(&*member.outlet) {
+        Offered::All => None,
+        Offered::Partial | Offered::Full => {
+            member.mailbox.set_turn(Turn::Retry);
+            let _ = retry.send(member.clone());
+            None
+        }
+        Offered::Gone(_) => Some(false),
     }
 }
 

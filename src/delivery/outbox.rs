@@ -162,6 +162,13 @@ impl Mailbox {
         state.turn != Turn::Closed && (state.outbox.over(bounds, now) || full_too_long)
     }
 
+    /// Is it the lane's turn with nothing waiting? Then new lines may go straight to the
+    /// transport, and only what it does not take needs the outbox.
+    pub fn is_idle(&self) -> bool {
+        let state = self.lock();
+        state.turn == Turn::Lane && state.outbox.is_empty()
+    }
+
     pub fn turn(&self) -> Turn {
         self.lock().turn
     }
