@@ -98,7 +98,7 @@ impl Url {
     }
 }
 
-/// Splits `host[:port]` or `[v6]:port`; the host must be non-empty. (Also used by [`crate::resp::RedisUrl`].)
+/// Splits `host[:port]` or `[v6]:port`; the host must be non-empty. (The Redis URL parser uses it too.)
 pub fn split_host_port(authority: &str) -> Result<(String, Option<u16>), UrlError> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         // RFC 3986 §3.2.2: an IPv6 literal sits in brackets.
