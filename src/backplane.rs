@@ -135,7 +135,7 @@ impl Backplane {
     }
 
     /// How many members the other processes have. `fresh`: ask Redis now; otherwise a count
-    /// up to [`COUNT_EVERY`] old will do. While Redis cannot be asked, the last count known.
+    /// up to `COUNT_EVERY` old will do. While Redis cannot be asked, the last count known.
     pub fn others_online(&self, fresh: bool) -> usize {
         if let Some((n, at)) = self.counted.get()
             && !fresh
