@@ -8,94 +8,18 @@
 mod e2e;
 
 use e2e::chromium::Chromium;
+use e2e::example::{Example, example_path};
 use e2e::json::Json;
+use std::io::Read;
 use std::io::Write;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::net::UdpSocket;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// The whole exchange (a few MiB each way over loopback) fits in this easily.
 const EXCHANGE: Duration = Duration::from_secs(60);
-
-/// The example binary, running; killed when dropped.
-struct EchoServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl EchoServer {
-    /// Starts `target/<profile>/examples/ws_echo_server` on a free port and reads the
-    /// address it announces.
-    fn start() -> EchoServer {
-        let exe = example_path("ws_echo_server");
-        assert!(
-            exe.exists(),
-            "{} is missing: run `cargo build --release --examples` (make e2e does)",
-            exe.display()
-        );
-        let mut child = Command::new(&exe)
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the echo server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut server = EchoServer {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        // The announcement comes on stdout; a thread reads it so the wait can be bounded, and
-        // then drains the rest.
-        let (found, announced) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = address_in(&line) {
-                    let _ = found.send(addr);
-                }
-            }
-        });
-        server.addr = announced
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the echo server announces its address on stdout");
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/", self.addr)
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The first `127.0.0.1:PORT` (with a real port) in a line such as
-/// `listening on ws://127.0.0.1:40123/`.
-fn address_in(line: &str) -> Option<SocketAddr> {
-    line.split(|c: char| c.is_whitespace() || c == '/')
-        .filter_map(|word| word.parse::<SocketAddr>().ok())
-        .find(|addr| addr.port() != 0)
-}
-
-/// Examples sit next to the test binaries' folder: target/<profile>/examples/NAME, while this
-/// test runs as target/<profile>/deps/e2e_interop-HASH.
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary sits in target/<profile>/deps");
-    profile_dir.join("examples").join(name)
-}
 
 /// Runs in the page: sends each message, awaits its echo, compares, then closes with 1000.
 /// Returns `{results: [{name, equal, detail}], close: {code, wasClean}}`.
@@ -160,10 +84,13 @@ const BROWSER_CLIENT: &str = r#"
 #[test]
 #[ignore = "needs Chromium: run make e2e"]
 fn chromium_websocket_gets_every_echo_and_a_clean_close() {
-    let server = EchoServer::start();
+    let server = Example::start("ws_echo_server");
     let mut browser = Chromium::launch("interop");
     let mut page = browser.open("about:blank");
-    let call = format!("{BROWSER_CLIENT}({})", Json::from(server.url()));
+    let call = format!(
+        "{BROWSER_CLIENT}({})",
+        Json::from(format!("ws://{}/", server.addr))
+    );
     let report = page.eval_within(&call, EXCHANGE);
 
     let results = report.get("results").as_array().unwrap_or_default();
@@ -189,12 +116,12 @@ fn chromium_websocket_gets_every_echo_and_a_clean_close() {
 #[test]
 #[ignore = "needs Python's websockets: run make e2e"]
 fn python_websockets_gets_every_echo_and_a_clean_close() {
-    let server = EchoServer::start();
+    let server = Example::start("ws_echo_server");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/ws_echo_client.py");
     // Debian's python3, where `apt-get install python3-websockets` puts the library.
     let child = Command::new("/usr/bin/python3")
         .arg(&script)
-        .arg(server.url())
+        .arg(format!("ws://{}/", server.addr))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -289,8 +216,8 @@ fn udp_client_ends_each_datagram_with_a_newline() {
 #[test]
 #[ignore = "needs the examples built: run make e2e"]
 fn ws_client_says_the_close_it_prints_is_the_echo_of_its_own() {
-    let server = EchoServer::start();
-    let child = client_example("ws_client", &server.url(), "hello\n");
+    let server = Example::start("ws_echo_server");
+    let child = client_example("ws_client", &format!("ws://{}/", server.addr), "hello\n");
     let (status, stdout, stderr) = finish(child, Duration::from_secs(10));
     assert!(status.success(), "{status}: {stderr}");
     assert!(stdout.lines().any(|l| l == "hello"), "the echo: {stdout}");

@@ -14,24 +14,26 @@ use std::time::{Duration, Instant};
 /// An honest member on its own thread: reads until `sender`'s line number `last`, checking
 /// that `sender`'s lines come in order with none missing; returns the nicks it saw dropped.
 fn honest_tcp(mut chat: TcpChat, sender: String, last: usize) -> JoinHandle<HashSet<String>> {
-    thread::spawn(move || {
-        let mut dropped = HashSet::new();
-        let mut next = 0;
-        while next <= last {
-            let line = chat.line();
-            next = check(&line, &sender, next, &mut dropped, &chat.nick);
-        }
-        dropped
-    })
+    let me = chat.nick.clone();
+    honest(move || chat.line(), me, sender, last)
 }
 
 fn honest_ws(mut chat: WsChat, sender: String, last: usize) -> JoinHandle<HashSet<String>> {
+    let me = chat.nick.clone();
+    honest(move || chat.line(), me, sender, last)
+}
+
+fn honest(
+    mut line: impl FnMut() -> String + Send + 'static,
+    me: String,
+    sender: String,
+    last: usize,
+) -> JoinHandle<HashSet<String>> {
     thread::spawn(move || {
         let mut dropped = HashSet::new();
         let mut next = 0;
         while next <= last {
-            let line = chat.line();
-            next = check(&line, &sender, next, &mut dropped, &chat.nick);
+            next = check(&line(), &sender, next, &mut dropped, &me);
         }
         dropped
     })

@@ -71,7 +71,7 @@ fn address_in(line: &str) -> Option<SocketAddr> {
 
 /// Examples sit next to the test binaries' folder: target/<profile>/examples/NAME, while a
 /// test runs as target/<profile>/deps/NAME-HASH.
-fn example_path(name: &str) -> PathBuf {
+pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
     let profile_dir = exe
         .parent()
