@@ -6,6 +6,7 @@
 //! and this module, not each other. `server` only wires them together.
 
 use crate::config::ServerConfig;
+use crate::http::Request;
 use crate::hub::Hub;
 use crate::limits::PerAddress;
 use crate::log::Log;
@@ -134,6 +135,17 @@ impl Drop for Registered<'_> {
     }
 }
 
+/// An HTTP application mounted on the web port beside the page and `/ws` (Engine.IO at
+/// `/socket.io/`). A trait here, so that this module does not depend on the transport.
+pub(crate) trait Mount: Send + Sync {
+    /// Is this request target one of its own?
+    fn serves(&self, target: &str) -> bool;
+    /// Serves the connection from its first request (read already) on.
+    fn serve_connection(&self, stream: &Arc<TcpStream>, request: Request, leftover: Vec<u8>);
+    /// The server is stopping: end every session.
+    fn close_all(&self);
+}
+
 /// What every transport thread can reach.
 pub(crate) struct Context {
     pub config: ServerConfig,
@@ -144,6 +156,8 @@ pub(crate) struct Context {
     /// Places per client address, against `--max-per-ip`.
     pub per_address: Arc<PerAddress>,
     pub connections: Connections,
+    /// Socket.IO at `/socket.io/`, on the web port.
+    pub socketio: Option<Arc<dyn Mount>>,
     pub stopping: AtomicBool,
     pub log: Log,
     /// Connection threads started so far (for `ServerConfig::fail_nth_spawn`).

@@ -47,6 +47,10 @@ pub enum Transport {
     Tcp,
     Udp,
     WebSocket,
+    /// Socket.IO, joined over Engine.IO long polling (it may have upgraded since).
+    Polling,
+    /// Socket.IO on a WebSocket from the start.
+    SocketIo,
 }
 
 impl fmt::Display for Transport {
@@ -55,6 +59,8 @@ impl fmt::Display for Transport {
             Transport::Tcp => "tcp",
             Transport::Udp => "udp",
             Transport::WebSocket => "websocket",
+            Transport::Polling => "polling",
+            Transport::SocketIo => "socket.io",
         })
     }
 }

@@ -25,7 +25,8 @@
 //! | transports | [`tcp`] | a byte stream: one listening port, one socket + one thread per client, lines cut from the stream |
 //! | | [`udp`] | datagrams: one socket, one `recv_from` loop, peers told apart by their address |
 //! | | [`engineio`] | Engine.IO v4: sessions over HTTP long polling, upgraded to WebSocket; heartbeat (its packet codec is pure) |
-//! | | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws` |
+//! | | [`socketio_chat`] | the room over Socket.IO at `/socket.io/`: long-polling members pull their outbox, upgraded ones get it from the lanes |
+//! | | [`web`] | the HTTP port: the chat page at `/`, the room at `/ws`, Socket.IO at `/socket.io/` |
 //! | assembly | [`server`] | `plainsock serve`: binds the listeners and hands each to its transport |
 //! | | [`client`] | `plainsock chat URL`: a terminal client for every transport |
 //!
@@ -51,6 +52,7 @@ pub mod rand;
 pub mod resp;
 pub mod server;
 pub mod socketio;
+pub mod socketio_chat;
 pub mod tcp;
 pub mod udp;
 pub mod url;

@@ -82,9 +82,25 @@ impl Server {
             error,
         };
         let (hub, hub_thread) = Hub::start(&config, log).map_err(internal)?;
+        let slots = Slots::new(config.max_conns);
+        let per_address = PerAddress::new(config.max_per_ip);
+        let socketio = match &ws {
+            Some(_) => {
+                let engine = crate::socketio_chat::engine(
+                    &config,
+                    hub.clone(),
+                    slots.clone(),
+                    per_address.clone(),
+                    log,
+                );
+                Some(Arc::new(engine.map_err(internal)?) as Arc<dyn conn::Mount>)
+            }
+            None => None,
+        };
         let ctx = Arc::new(Context {
-            slots: Slots::new(config.max_conns),
-            per_address: PerAddress::new(config.max_per_ip),
+            slots,
+            per_address,
+            socketio,
             ws_addr: ws.as_ref().and_then(|l| l.local_addr().ok()),
             config,
             hub,
@@ -182,6 +198,9 @@ impl Server {
         }
         for (_, thread) in self.accept_threads.drain(..) {
             let _ = thread.join();
+        }
+        if let Some(socketio) = &self.ctx.socketio {
+            socketio.close_all();
         }
         self.ctx.hub.shutdown();
         if let Some(thread) = self.hub_thread.take() {

@@ -61,6 +61,9 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     // RFC 9110 §9.3.2: HEAD is GET without the body; a server MUST support both.
     let head_only = request.method == "HEAD";
     let path = request.path();
+    if let Some(socketio) = ctx.socketio.as_ref().filter(|s| s.serves(&request.target)) {
+        return socketio.serve_connection(stream, request, leftover);
+    }
     match (request.method.as_str(), path) {
         ("GET" | "HEAD", "/" | "/index.html") if handshake::wants_upgrade(&request) => {
             // A WebSocket client pointed at the page (`ws://HOST:8080`) would get 200 and HTML.

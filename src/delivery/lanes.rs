@@ -249,14 +249,15 @@ fn offer(
             return Some(true);
         }
     }
-    if member.mailbox.turn() != Turn::Lane {
-        return None;
-    }
     if member.outlet.pulls() {
         // Its request thread takes the lines; the retry thread watches their age.
+        member.outlet.wake();
         if member.mailbox.set_turn(Turn::Retry) == Turn::Lane {
             let _ = retry.send(member.clone());
         }
+        return None;
+    }
+    if member.mailbox.turn() != Turn::Lane {
         return None;
     }
     match member.mailbox.offer_to(&*member.outlet) {

@@ -23,7 +23,7 @@ pub mod outbox;
 use crate::chat;
 use crate::wire;
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// A member of the room, numbered by the hub (never reused while the server runs).
 pub type MemberId = u64;
@@ -35,6 +35,11 @@ pub struct Outgoing {
     wire: Box<[u8]>,
     /// The same line as one unmasked WebSocket text frame (RFC 6455 §5.6).
     ws_frame: Box<[u8]>,
+    /// The line as a Socket.IO `chat message` event, made by the first Socket.IO member that
+    /// needs it (most rooms have none): the packet's text (for a long poll) ...
+    socketio: OnceLock<Box<str>>,
+    /// ... and the Engine.IO message (`4` + that text) as a WebSocket text frame.
+    socketio_frame: OnceLock<Box<[u8]>>,
 }
 
 impl Outgoing {
@@ -52,6 +57,8 @@ impl Outgoing {
         Arc::new(Outgoing {
             wire: wire.into(),
             ws_frame: ws_frame.into(),
+            socketio: OnceLock::new(),
+            socketio_frame: OnceLock::new(),
         })
     }
 
@@ -76,11 +83,41 @@ impl Outgoing {
         &self.ws_frame
     }
 
+    /// The line as the Socket.IO packet `2["chat message","…"]` (an EVENT on namespace `/`,
+    /// the event name of Socket.IO's chat tutorial).
+    pub fn socketio_event(&self) -> &str {
+        // What `socketio::Packet::event` encodes, spelled out: the room sits below the
+        // transports and does not use them.
+        self.socketio.get_or_init(|| {
+            let line = crate::json::Json::from(self.line());
+            format!("2[\"{SOCKETIO_EVENT}\",{line}]").into()
+        })
+    }
+
+    /// [`Self::socketio_event`] as an Engine.IO message packet (`4…`) in one WebSocket text frame.
+    pub fn socketio_frame(&self) -> &[u8] {
+        self.socketio_frame.get_or_init(|| {
+            let text = format!("4{}", self.socketio_event());
+            let mut frame = Vec::new();
+            crate::ws::frame::encode(
+                true,
+                crate::ws::frame::Opcode::Text,
+                None,
+                text.as_bytes(),
+                &mut frame,
+            );
+            frame.into()
+        })
+    }
+
     /// What the line weighs in an outbox (its bounds count these bytes).
     pub fn size(&self) -> usize {
         self.ws_frame.len()
     }
 }
+
+/// The Socket.IO event that carries chat lines, both ways (as in Socket.IO's chat tutorial).
+pub const SOCKETIO_EVENT: &str = "chat message";
 
 /// Why a member is closed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,10 +163,15 @@ pub trait Outlet: Send + Sync {
     fn close(&self, why: &Farewell);
 
     /// A transport without a socket of its own between requests (HTTP long polling) takes its
-    /// lines from its [`outbox::Mailbox`] itself: the lanes only wake it.
+    /// lines from its [`outbox::Mailbox`] itself: the lanes only wake it. It may change its
+    /// mind once, from pulling to not (a long-polling session that upgrades to WebSocket).
     fn pulls(&self) -> bool {
         false
     }
+
+    /// Lines were added to the outbox of a transport that [`pulls`](Outlet::pulls): wake the
+    /// request waiting for them. It must not write (the caller is a lane).
+    fn wake(&self) {}
 }
 
 /// An outlet over a byte stream: each line's bytes as `bytes_of` picks them (`tcp_bytes`,

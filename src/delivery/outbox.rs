@@ -7,7 +7,7 @@
 use super::{Outgoing, Outlet, StreamOutlet};
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// At most this many lines are offered to a transport in one call (one `writev`; well under
@@ -61,10 +61,22 @@ impl Outbox {
         }
     }
 
-    /// Every waiting line, for a transport that pulls them (a long poll).
-    pub fn take_all(&mut self) -> Vec<Arc<Outgoing>> {
-        self.bytes = 0;
-        self.lines.drain(..).map(|(l, _)| l).collect()
+    /// The oldest lines while they fit in `budget` bytes (one at least, if any waits): what
+    /// one long-poll answer may carry.
+    pub fn take_up_to(&mut self, budget: usize) -> Vec<Arc<Outgoing>> {
+        let mut taken = Vec::new();
+        let mut size = 0;
+        while let Some((line, _)) = self.lines.front() {
+            if !taken.is_empty() && size + line.size() > budget {
+                break;
+            }
+            size += line.size();
+            self.bytes -= line.size();
+            if let Some((line, _)) = self.lines.pop_front() {
+                taken.push(line);
+            }
+        }
+        taken
     }
 
     pub fn len(&self) -> usize {
@@ -103,8 +115,6 @@ struct State {
 /// and, for a transport that pulls (long polling), the request thread that takes the lines.
 pub struct Mailbox {
     state: Mutex<State>,
-    /// Wakes a pulling transport waiting for lines.
-    ready: Condvar,
 }
 
 impl Default for Mailbox {
@@ -115,7 +125,6 @@ impl Default for Mailbox {
                 turn: Turn::Lane,
                 full_since: None,
             }),
-            ready: Condvar::new(),
         }
     }
 }
@@ -146,7 +155,6 @@ impl Mailbox {
             return true;
         }
         state.outbox.push(line, now);
-        self.ready.notify_all();
         !state.outbox.over(bounds, now)
     }
 
@@ -183,9 +191,6 @@ impl Mailbox {
         if was == Turn::Lane && turn == Turn::Retry {
             state.full_since = Some(Instant::now());
         }
-        if turn == Turn::Closed {
-            self.ready.notify_all();
-        }
         was
     }
 
@@ -221,26 +226,13 @@ impl Mailbox {
         }
     }
 
-    /// For a transport that pulls: waits up to `timeout` for lines, then takes them all.
-    /// `None` once the member is closed.
-    pub fn wait_take(&self, timeout: Duration) -> Option<Vec<Arc<Outgoing>>> {
-        let deadline = Instant::now() + timeout;
+    /// For a transport that pulls: the waiting lines that fit in `budget` bytes, at once.
+    pub fn take(&self, budget: usize) -> Vec<Arc<Outgoing>> {
         let mut state = self.lock();
-        loop {
-            if state.turn == Turn::Closed {
-                return None;
-            }
-            if !state.outbox.is_empty() {
-                return Some(state.outbox.take_all());
-            }
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return Some(Vec::new());
-            };
-            state = match self.ready.wait_timeout(state, left) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+        if state.turn == Turn::Closed {
+            return Vec::new();
         }
+        state.outbox.take_up_to(budget)
     }
 
     /// Gives the turn back to the lane if nothing waits (a pulling member that took its lines).
@@ -419,8 +411,8 @@ mod tests {
             mailbox.push(line.clone(), &bounds(), now);
         }
         assert_eq!(Arc::strong_count(&line), 10_001);
-        let first = boxes[0].wait_take(Duration::ZERO).unwrap();
-        let last = boxes[9_999].wait_take(Duration::ZERO).unwrap();
+        let first = boxes[0].take(usize::MAX);
+        let last = boxes[9_999].take(usize::MAX);
         assert!(
             Arc::ptr_eq(&first[0], &last[0]),
             "one allocation, not a copy each"
@@ -428,23 +420,24 @@ mod tests {
     }
 
     #[test]
-    fn a_pulling_transport_waits_for_lines_and_sees_the_close() {
-        let mailbox = Arc::new(Mailbox::default());
-        assert!(
-            mailbox
-                .wait_take(Duration::from_millis(1))
-                .unwrap()
-                .is_empty()
-        );
-        let filler = mailbox.clone();
-        let t = std::thread::spawn(move || {
-            filler.push(Outgoing::new("hi".into()), &bounds(), Instant::now());
-        });
-        let got = mailbox.wait_take(Duration::from_secs(10)).unwrap();
-        t.join().unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].line(), "hi");
+    fn a_poll_takes_what_fits_its_budget_and_always_one_line() {
+        let mailbox = Mailbox::default();
+        let all = lines(10);
+        for line in &all {
+            mailbox.push(line.clone(), &bounds(), Instant::now());
+        }
+        let first_three: usize = all[..3].iter().map(|l| l.size()).sum();
+        let got = mailbox.take(first_three);
+        assert_eq!(got.len(), 3);
+        assert!(Arc::ptr_eq(&got[0], &all[0]));
+        assert_eq!(mailbox.take(1).len(), 1, "one line even over the budget");
+        assert_eq!(mailbox.take(usize::MAX).len(), 6);
+        assert!(mailbox.take(usize::MAX).is_empty());
+        mailbox.push(all[0].clone(), &bounds(), Instant::now());
         mailbox.set_turn(Turn::Closed);
-        assert!(mailbox.wait_take(Duration::from_secs(10)).is_none());
+        assert!(
+            mailbox.take(usize::MAX).is_empty(),
+            "nothing after the close"
+        );
     }
 }

@@ -32,4 +32,4 @@ mod session;
 
 pub use packet::{Data, Packet};
 pub use server::{Engine, Options, serve};
-pub use session::{Connection, Handler, Queue, Socket, Source, Transport};
+pub use session::{Connection, Feed, Handler, Queue, Socket, Source, Transport};

@@ -8,10 +8,11 @@ use crate::conn::{Slots, accept_loop, spawn_connection};
 use crate::http::{self, HttpError, Request};
 use crate::json::Json;
 use crate::log::Log;
+use crate::proxy::{self, TrustedProxies};
 use crate::ws::{self, Error, Message, Role, WsReader, WsWriter, handshake};
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread;
@@ -41,6 +42,12 @@ pub struct Options {
     pub head_timeout: Duration,
     /// A client that takes none of an answer for this long is gone.
     pub write_timeout: Duration,
+    /// The write timeout of a session's WebSocket, if not `write_timeout`: a chat room whose
+    /// writer lanes serve many sockets gives them a tiny one (they must not wait on one).
+    pub websocket_write_timeout: Option<Duration>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-*` headers name the client (its address, and
+    /// the scheme and host of its pages for the Origin check), as for `/ws`.
+    pub trust_proxy: TrustedProxies,
     /// No log lines on stderr.
     pub quiet: bool,
 }
@@ -60,6 +67,8 @@ impl Default for Options {
             max_head: 8 * 1024,
             head_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            websocket_write_timeout: None,
+            trust_proxy: TrustedProxies::default(),
             quiet: false,
         }
     }
@@ -115,6 +124,21 @@ struct Shared {
 /// last handle (and the last connection) going.
 #[derive(Clone)]
 pub struct Engine(Arc<Shared>);
+
+/// The chat server mounts an engine on its web port.
+impl crate::conn::Mount for Engine {
+    fn serves(&self, target: &str) -> bool {
+        Engine::serves(self, target)
+    }
+
+    fn serve_connection(&self, stream: &Arc<TcpStream>, request: Request, leftover: Vec<u8>) {
+        Engine::serve_connection(self, stream, request, leftover)
+    }
+
+    fn close_all(&self) {
+        Engine::close_all(self)
+    }
+}
 
 /// The heartbeat thread looks at every session at least this often (and at least once per
 /// ping interval, so a new session's first ping is on time) ...
@@ -175,10 +199,14 @@ impl Engine {
     /// One request; every refusal is answered here.
     fn request(&self, stream: &Arc<TcpStream>, req: &Request, leftover: &mut Vec<u8>) -> Next {
         let options = &self.0.options;
+        let Ok(peer) = stream.peer_addr() else {
+            return Next::Close;
+        };
+        let client = proxy::client(peer, &req.headers, &options.trust_proxy);
         let mut cors = Vec::new();
         if let Some(origin) = req.header("Origin") {
             let allowed = options.any_origin || {
-                let own = req.host().map(|host| format!("http://{host}"));
+                let own = client.own_origin(req.host());
                 http::origin_allowed(origin, own.as_deref(), &options.allow_origins)
             };
             if !allowed {
@@ -216,9 +244,9 @@ impl Engine {
             }
             None if method != "GET" => refuse(stream, Refusal::BadHandshakeMethod, &cors),
             None => match (transport, upgrade) {
-                (Transport::Polling, false) => self.open_polling(stream, &cors),
+                (Transport::Polling, false) => self.open_polling(stream, client.addr, &cors),
                 (Transport::WebSocket, true) => {
-                    self.open_websocket(stream, req, std::mem::take(leftover))
+                    self.open_websocket(stream, client.addr, req, std::mem::take(leftover))
                 }
                 _ => refuse(stream, Refusal::BadRequest, &cors),
             },
@@ -228,7 +256,7 @@ impl Engine {
     /// A new session: a fresh sid, the heartbeat's clock started, the application told.
     fn create(
         &self,
-        stream: &TcpStream,
+        peer: SocketAddr,
         transport: Transport,
         ws: Option<&WsWriter>,
     ) -> Option<(Socket, String)> {
@@ -237,7 +265,7 @@ impl Engine {
         let weak = Arc::downgrade(&self.0);
         let session = Session {
             sid: sid.clone(),
-            peer: stream.peer_addr().ok(),
+            peer: Some(peer),
             ping_interval: options.ping_interval,
             ping_timeout: options.ping_timeout,
             budget: options.max_payload,
@@ -252,9 +280,11 @@ impl Engine {
                 next_ping: Instant::now() + options.ping_interval,
                 pong_deadline: None,
                 deadline: None,
+                deadline_reason: "connect timeout",
             }),
             changed: Condvar::new(),
             source: self.0.handler.source(),
+            feed: Mutex::new(None),
             connection: Mutex::new(None),
             ws: Mutex::new(None),
             delivering: Mutex::new(None),
@@ -298,8 +328,8 @@ impl Engine {
     }
 
     /// `GET` without a sid: the handshake; the answer is the open packet.
-    fn open_polling(&self, stream: &TcpStream, cors: &[(&str, String)]) -> Next {
-        match self.create(stream, Transport::Polling, None) {
+    fn open_polling(&self, stream: &TcpStream, peer: SocketAddr, cors: &[(&str, String)]) -> Next {
+        match self.create(peer, Transport::Polling, None) {
             Some((_, open)) => answer(stream, 200, TEXT, cors, open.as_bytes()),
             None => too_many_sessions(stream),
         }
@@ -324,8 +354,10 @@ impl Engine {
         let longest = session.ping_interval + session.ping_timeout;
         let mut out = Vec::new();
         loop {
-            if state.closed.is_some() {
-                out = vec![Packet::Close];
+            if state.closed.is_some() || state.deadline.is_some_and(|d| Instant::now() >= d) {
+                // What the application said last (a goodbye) still goes, then the close.
+                session.source.take(&mut out, session.budget);
+                out.push(Packet::Close);
                 break;
             }
             if state.upgrading {
@@ -337,6 +369,9 @@ impl Engine {
                 out.push(Packet::Ping(String::new()));
             }
             session.source.take(&mut out, session.budget);
+            if let Some(feed) = lock(&session.feed).clone() {
+                feed.take(&mut out, session.budget);
+            }
             if !out.is_empty() {
                 break;
             }
@@ -429,6 +464,9 @@ impl Engine {
             .write_all(&handshake::response_101(&key, None))
             .ok()?;
         let _ = stream.set_nodelay(true);
+        if let Some(timeout) = self.0.options.websocket_write_timeout {
+            let _ = stream.set_write_timeout(Some(timeout));
+        }
         let max = self.0.options.max_payload;
         let limits = ws::Config {
             max_frame_size: max,
@@ -444,14 +482,20 @@ impl Engine {
     }
 
     /// `GET …transport=websocket` without a sid: a session on WebSocket from the start.
-    fn open_websocket(&self, stream: &Arc<TcpStream>, req: &Request, leftover: Vec<u8>) -> Next {
+    fn open_websocket(
+        &self,
+        stream: &Arc<TcpStream>,
+        peer: SocketAddr,
+        req: &Request,
+        leftover: Vec<u8>,
+    ) -> Next {
         if self.session_count() >= self.0.options.max_sessions {
             return too_many_sessions(stream);
         }
         let Some((reader, writer)) = self.accept_websocket(stream, req, leftover) else {
             return Next::Close;
         };
-        match self.create(stream, Transport::WebSocket, Some(&writer)) {
+        match self.create(peer, Transport::WebSocket, Some(&writer)) {
             Some((socket, _)) => websocket(&socket, reader, &writer),
             None => {
                 let _ = writer.close(1013, "too many sessions");
@@ -560,7 +604,7 @@ fn websocket(socket: &Socket, mut reader: WsReader, writer: &WsWriter) {
             }
             Beat::Ping(until) => {
                 let ping = session::ws_message(Packet::Ping(String::new()));
-                if writer.send(ping).is_err() {
+                if !session::sent(writer.send(ping), writer) {
                     socket.close_with("transport error");
                     break;
                 }

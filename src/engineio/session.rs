@@ -2,8 +2,9 @@
 //! the application holds.
 
 use super::packet::{Data, Packet};
-use crate::ws::{Message, WsWriter};
+use crate::ws::{Error, Message, WsWriter};
 use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
@@ -15,6 +16,14 @@ pub trait Source: Send + Sync {
     fn push(&self, packets: Vec<Packet>) -> bool;
     /// Moves waiting packets into `out`, oldest first: one at least, if any waits, then more
     /// while they fit in `budget` bytes.
+    fn take(&self, out: &mut Vec<Packet>, budget: usize);
+}
+
+/// More packets for polls only, after the [`Source`]'s: an application that writes to the
+/// session's WebSocket itself once it has one (a chat room's writer lanes, with
+/// [`Socket::send_frames_now`]) keeps those packets here, where a long poll finds them.
+pub trait Feed: Send + Sync {
+    /// Moves waiting packets into `out`, as [`Source::take`].
     fn take(&self, out: &mut Vec<Packet>, budget: usize);
 }
 
@@ -128,8 +137,10 @@ pub(super) struct State {
     pub next_ping: Instant,
     /// The pong (and, in polling, the poll that carries the ping out) is due by then.
     pub pong_deadline: Option<Instant>,
-    /// The application's deadline (Socket.IO's connect timeout), see [`Socket::close_at`].
+    /// The application's deadline (Socket.IO's connect timeout), see [`Socket::close_at`],
+    /// and the reason the session closes with then.
     pub deadline: Option<Instant>,
+    pub deadline_reason: &'static str,
 }
 
 pub(super) struct Session {
@@ -144,6 +155,8 @@ pub(super) struct Session {
     /// Wakes a held poll: packets wait, a ping is due, an upgrade began, the session closed.
     pub changed: Condvar,
     pub source: Arc<dyn Source>,
+    /// Packets for polls only, see [`Feed`].
+    pub feed: Mutex<Option<Arc<dyn Feed>>>,
     /// `None` before `open` returned, and after `close`.
     pub connection: Mutex<Option<Box<dyn Connection>>>,
     /// The WebSocket, once it is the transport. Its lock keeps writes in order.
@@ -209,6 +222,43 @@ impl Socket {
         }
     }
 
+    /// Wakes a held poll (new packets wait for it), and does nothing else: for a thread that
+    /// must not write to the WebSocket itself.
+    pub fn notify(&self) {
+        let _state = lock(&self.0.state);
+        self.0.changed.notify_all();
+    }
+
+    /// Writes `frames` (whole unmasked WebSocket frames, e.g. made once for many sessions) to
+    /// the session's WebSocket, as many as its socket takes now; see
+    /// [`WsWriter::send_prepared_now`]. `Ok(0)` while the session is not on WebSocket.
+    pub fn send_frames_now(&self, frames: &[&[u8]]) -> io::Result<usize> {
+        if self.is_closed() {
+            return Err(io::ErrorKind::NotConnected.into());
+        }
+        let ws = lock(&self.0.ws).clone();
+        match ws {
+            Some(writer) => writer.send_prepared_now(frames).map_err(|e| match e {
+                Error::Io(e) => e,
+                other => io::Error::other(other.to_string()),
+            }),
+            None => Ok(0),
+        }
+    }
+
+    /// Bytes the WebSocket holds back (the rest of a frame a full socket cut).
+    pub fn queued(&self) -> usize {
+        lock(&self.0.ws).as_ref().map_or(0, WsWriter::queued)
+    }
+
+    /// Queues a message without writing it: a held poll takes it, and on WebSocket it goes
+    /// out with the next write or the close (for a caller that must not write).
+    pub fn send_later(&self, data: Data) {
+        if self.0.source.push(vec![Packet::Message(data)]) {
+            self.notify();
+        }
+    }
+
     /// Tells the session that its source holds new packets. On polling a held `GET` answers;
     /// on WebSocket this thread writes them.
     pub fn wake(&self) {
@@ -230,7 +280,25 @@ impl Socket {
     /// Closes the session at `at` unless this is called again with `None` first (Socket.IO
     /// closes a client that does not join a namespace within its connect timeout).
     pub fn close_at(&self, at: Option<Instant>) {
-        lock(&self.0.state).deadline = at;
+        let mut state = lock(&self.0.state);
+        state.deadline = at;
+        state.deadline_reason = "connect timeout";
+    }
+
+    /// Closes the session from the heartbeat thread, within a beat: for a caller that must not
+    /// wait on the session's locks (a writer lane, while the session's reader may be waiting
+    /// on the room). A held poll answers at once.
+    pub fn close_soon(&self, reason: &'static str) {
+        let mut state = lock(&self.0.state);
+        state.deadline = Some(Instant::now());
+        state.deadline_reason = reason;
+        self.0.changed.notify_all();
+    }
+
+    /// Hands polls a [`Feed`] of packets besides the source's.
+    pub fn set_feed(&self, feed: Arc<dyn Feed>) {
+        *lock(&self.0.feed) = Some(feed);
+        self.notify();
     }
 
     /// Ends the session, once: wakes a held poll (which answers `1`), says `1` and closes on a
@@ -246,6 +314,8 @@ impl Socket {
             self.0.changed.notify_all();
         }
         (self.0.forget)(&self.0.sid);
+        // What waits (a goodbye) goes before the close.
+        self.flush_ws();
         if let Some(ws) = lock(&self.0.ws).take() {
             let _ = ws.send(Message::Text(Packet::Close.to_text()));
             let _ = ws.close(1000, "");
@@ -316,7 +386,7 @@ impl Socket {
             return Beat::Until(later);
         }
         if state.deadline.is_some_and(|d| now >= d) {
-            return Beat::Close("connect timeout");
+            return Beat::Close(state.deadline_reason);
         }
         // Mid-upgrade the client holds back its polls; the upgrade timeout bounds this.
         let others = state.transport == Transport::WebSocket && !websocket_thread;
@@ -356,12 +426,27 @@ impl Socket {
                 return;
             }
             for packet in out {
-                if writer.send(ws_message(packet)).is_err() {
+                if !sent(writer.send(ws_message(packet)), writer) {
                     drop(ws);
                     return self.close_with("transport error");
                 }
             }
         }
+    }
+}
+
+/// Bytes a WebSocket may hold back for a full socket (with a short write timeout) before its
+/// client counts as not reading.
+const WS_BACKLOG: usize = 64 * 1024;
+
+/// Did a WebSocket send go out, or at least get queued? On a socket with a short write timeout
+/// a full send buffer keeps the rest of the frame queued in the writer; it goes out before the
+/// next frame, so that is fine while the backlog stays small.
+pub(super) fn sent(result: Result<(), crate::ws::Error>, writer: &WsWriter) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(crate::ws::Error::Io(e)) if crate::wire::is_full(&e) => writer.queued() <= WS_BACKLOG,
+        Err(_) => false,
     }
 }
 
