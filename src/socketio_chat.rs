@@ -63,6 +63,7 @@ pub(crate) fn engine(
         max_per_ip: config.max_per_ip,
         log,
         members: Mutex::new(HashMap::new()),
+        reserved: Mutex::new(HashMap::new()),
     };
     Engine::new(
         options,
@@ -78,8 +79,10 @@ struct Room {
     max_per_ip: usize,
     log: Log,
     /// The members, by Engine.IO session id (shared: a member's lines are said without
-    /// holding the map's lock).
+    /// holding the map's lock) ...
     members: Mutex<HashMap<String, Arc<Joined>>>,
+    /// ... and the places of those admitted, between their CONNECT answer and their joining.
+    reserved: Mutex<HashMap<String, (Slot, AddressSlot)>>,
 }
 
 /// A Socket.IO client in the room: its place in it and under the caps, held until it leaves.
@@ -94,17 +97,17 @@ impl Room {
         // Inserts and removes only: a poisoned map is still a good map.
         self.members.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn reserved(&self) -> MutexGuard<'_, HashMap<String, (Slot, AddressSlot)>> {
+        self.reserved.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
-/// Says `text` to one client as a room notice would reach it.
-fn notice(client: &Client, text: &str) {
-    let line = crate::chat::notice(text);
-    client.emit(
-        "/",
-        SOCKETIO_EVENT,
-        vec![Json::from(line.as_str())],
-        Vec::new(),
-    );
+/// The client's address: the handshake's (a polling client uses several connections).
+fn peer_of(socket: &Socket) -> SocketAddr {
+    socket
+        .peer_addr()
+        .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
 }
 
 impl App for Room {
@@ -112,30 +115,34 @@ impl App for Room {
         nsp == "/"
     }
 
-    fn connect(&self, client: &Client, _nsp: &str, _auth: &Json) {
-        let socket = &client.0;
-        let peer = socket
-            .peer_addr()
-            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-        // Like every member: one place under --max-conns, one under --max-per-ip.
+    fn admit(&self, client: &Client, _nsp: &str, _auth: &Json) -> Result<(), String> {
+        // Like every member: one place under --max-per-ip, one under --max-conns.
+        let peer = peer_of(&client.0);
         let Some(place) = self.per_address.try_take(peer.ip()) else {
             self.log.line(format_args!(
                 "socket.io: {peer} refused: {TOO_MANY_FROM_YOU}"
             ));
-            let why = format!("error: {TOO_MANY_FROM_YOU} (at most {})", self.max_per_ip);
-            notice(client, &why);
-            return socket.close();
+            return Err(format!("{TOO_MANY_FROM_YOU} (at most {})", self.max_per_ip));
         };
         let Some(slot) = self.slots.try_take() else {
-            notice(client, "error: the room is full; try again later");
-            return socket.close();
+            return Err("the room is full; try again later".into());
+        };
+        let places = (slot, place);
+        self.reserved().insert(client.0.sid().to_string(), places);
+        Ok(())
+    }
+
+    fn connect(&self, client: &Client, _nsp: &str, _auth: &Json) {
+        let socket = &client.0;
+        let Some((slot, place)) = self.reserved().remove(socket.sid()) else {
+            return;
         };
         let transport = match socket.transport() {
             engineio::Transport::Polling => Transport::Polling,
             engineio::Transport::WebSocket => Transport::SocketIo,
         };
         let outlet = Arc::new(SocketOutlet(socket.clone()));
-        let member = self.hub.join(transport, peer, outlet);
+        let member = self.hub.join(transport, peer_of(socket), outlet);
         socket.set_feed(Arc::new(Lines(member.mailbox().clone())));
         let joined = Joined {
             member,
@@ -175,6 +182,7 @@ impl App for Room {
         // Dropping the member leaves the room (announced as for any member).
         let joined = self.lock().remove(client.0.sid());
         drop(joined);
+        self.reserved().remove(client.0.sid());
     }
 }
 

@@ -3,8 +3,11 @@
 //! refusal the protocol names (JSON 400s, 403, 413, a bad packet, two GETs at once, a client
 //! that vanishes) — while a witness session keeps echoing.
 
+mod common;
+
+use common::PATIENCE;
+use common::polling::HttpClient as Client;
 use plainsock::engineio::{self, Connection, Data, Engine, Handler, Packet, Socket, packet};
-use plainsock::http;
 use plainsock::json::{self, Json};
 use plainsock::socketio;
 use plainsock::ws::{self, Message, WebSocket};
@@ -14,10 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long any single expected answer may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
 const MAX_PAYLOAD: usize = 100_000;
 
 /// Echoes every message, and reports every session's end as `(sid, reason)`.
@@ -110,99 +111,6 @@ impl Drop for Fixture {
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }
-    }
-}
-
-/// An HTTP/1.1 client on one connection, every read with a timeout.
-struct Client {
-    stream: TcpStream,
-    leftover: Vec<u8>,
-}
-
-struct Reply {
-    status: u16,
-    response: http::Response,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Json {
-        json::parse(&self.text()).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-
-    /// The protocol's error body, `{"code":N,"message":"…"}`.
-    fn error(&self) -> (u16, u64, String) {
-        let body = self.json();
-        let code = body.get("code").as_u64().expect("a code");
-        let message = body.get("message").as_str().expect("a message").to_string();
-        (self.status, code, message)
-    }
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        Client {
-            stream,
-            leftover: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) {
-        let mut out = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n");
-        for (name, value) in headers {
-            out.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if method == "POST" && !headers.iter().any(|(n, _)| *n == "Transfer-Encoding") {
-            out.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(body);
-        self.stream.write_all(&bytes).unwrap();
-    }
-
-    fn reply(&mut self) -> Reply {
-        let deadline = Instant::now() + PATIENCE;
-        let already = std::mem::take(&mut self.leftover);
-        let (head, mut rest) = match http::read_head_after(&self.stream, already, 65536, deadline) {
-            Ok(parts) => parts,
-            Err(e) => panic!("no answer: {e:?}"),
-        };
-        let response = http::parse_response(&head).unwrap();
-        let length: usize = response
-            .header("Content-Length")
-            .and_then(|n| n.parse().ok())
-            .expect("a Content-Length");
-        let request = http::Request {
-            method: "POST".into(),
-            target: "/".into(),
-            headers: vec![("Content-Length".into(), length.to_string())],
-        };
-        let body = http::read_body(&self.stream, &request, &mut rest, usize::MAX, deadline)
-            .expect("the whole body");
-        self.leftover = rest;
-        Reply {
-            status: response.status,
-            response,
-            body,
-        }
-    }
-
-    fn request(&mut self, method: &str, target: &str, body: &[u8]) -> Reply {
-        self.send(method, target, &[], body);
-        self.reply()
-    }
-
-    /// True once the server closed the connection.
-    fn closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        matches!(std::io::Read::read(&mut self.stream, &mut byte), Ok(0))
     }
 }
 

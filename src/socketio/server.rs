@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 pub trait App: Send + Sync + 'static {
     /// May a client join `nsp`? Unknown namespaces get CONNECT_ERROR "Invalid namespace".
     fn has_namespace(&self, nsp: &str) -> bool;
+    /// May this client join `nsp` now (e.g. is there room)? `Err(why)`: it gets CONNECT_ERROR
+    /// `{"message": why}` and may try again later.
+    fn admit(&self, _client: &Client, _nsp: &str, _auth: &Json) -> Result<(), String> {
+        Ok(())
+    }
     /// A client joined `nsp`; `auth` is what it sent with CONNECT (`{}` if nothing).
     fn connect(&self, client: &Client, nsp: &str, auth: &Json);
     /// An EVENT, BINARY_EVENT, ACK or BINARY_ACK on a namespace the client joined.
@@ -147,11 +152,15 @@ impl<A: App> Session<A> {
             let error = Json::object([("message", "Invalid namespace".into())]);
             return client.send(&Packet::new(Kind::ConnectError, &nsp, Some(error)));
         }
+        let auth = packet.data.unwrap_or_else(|| Json::Object(Vec::new()));
+        if let Err(why) = self.app.admit(client, &nsp, &auth) {
+            let error = Json::object([("message", why.into())]);
+            return client.send(&Packet::new(Kind::ConnectError, &nsp, Some(error)));
+        }
         client.0.close_at(None);
         self.joined.push(nsp.clone());
         let sid = Json::object([("sid", crate::rand::url_token(15).into())]);
         client.send(&Packet::new(Kind::Connect, &nsp, Some(sid)));
-        let auth = packet.data.unwrap_or_else(|| Json::Object(Vec::new()));
         self.app.connect(client, &nsp, &auth);
     }
 }

@@ -2,6 +2,7 @@
 //! every read has a timeout, so no test can hang.
 #![allow(dead_code)]
 
+pub mod polling;
 pub mod redis;
 
 use plainsock::{Server, ServerConfig};
@@ -153,7 +154,7 @@ macro_rules! line_expectations {
     )*};
 }
 
-line_expectations!(TcpChat, UdpChat, WsChat);
+line_expectations!(TcpChat, UdpChat, WsChat, polling::PollingChat);
 
 /// Reads lines from `next` until one `fits` (at most 100,000 lines, each within PATIENCE);
 /// returns it and, if `keep`, the lines skipped on the way (a long wait keeps no memory).

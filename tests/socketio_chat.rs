@@ -1,0 +1,154 @@
+//! The room over Socket.IO at `/socket.io/`, with a hand-written long-polling client (what the
+//! page's fallback does): it chats with TCP, UDP and WebSocket members; `/who` lists it as
+//! `polling`; a member that stops polling is evicted like any member that stops reading, while
+//! the others go on; the room's caps and Origin rule hold; shutdown ends its session.
+
+mod common;
+
+use common::polling::{HttpClient, PollingChat};
+use common::{TcpChat, UdpChat, WsChat, eventually, server, thread_count};
+
+#[test]
+fn a_polling_member_chats_with_tcp_udp_and_websocket_members() {
+    let server = server(|_| {});
+    let web = server.ws_addr().unwrap();
+    let mut tcp = TcpChat::join(&server);
+    let mut udp = UdpChat::join(&server);
+    let mut ws = WsChat::join(&server);
+    let mut polling = PollingChat::join(web);
+    for member in [&mut tcp.nick, &mut udp.nick, &mut ws.nick] {
+        assert!(!member.is_empty());
+    }
+    let joined = format!("* {} joined (4 online)", polling.nick);
+    tcp.expect(&joined);
+    ws.expect(&joined);
+
+    polling.send("hello from long polling");
+    let said = format!("{}: hello from long polling", polling.nick);
+    tcp.expect(&said);
+    udp.expect(&said);
+    ws.expect(&said);
+    polling.expect(&said);
+
+    tcp.send("hi from tcp");
+    udp.send("hi from udp");
+    ws.send("hi from ws");
+    // Three senders: the room's order among them is whichever came first.
+    let mut want = vec![
+        format!("{}: hi from tcp", tcp.nick),
+        format!("{}: hi from udp", udp.nick),
+        format!("{}: hi from ws", ws.nick),
+    ];
+    for _ in 0..20 {
+        let line = polling.line();
+        want.retain(|w| *w != line);
+        if want.is_empty() {
+            break;
+        }
+    }
+    assert!(want.is_empty(), "never seen: {want:?}");
+
+    tcp.send("/who");
+    let who = tcp.expect_prefix("* 4 online: ");
+    assert!(
+        who.contains(&format!("{} (polling)", polling.nick)),
+        "{who}"
+    );
+
+    polling.send("/quit");
+    tcp.expect(&format!("* {} left (3 online)", polling.nick));
+}
+
+#[test]
+fn a_member_that_stops_polling_is_evicted_and_the_others_get_every_line() {
+    let server = server(|c| c.max_outbox = 64 * 1024);
+    let web = server.ws_addr().unwrap();
+    let mut witness = TcpChat::join(&server);
+    let mut listener = PollingChat::join(web);
+    // Two that stop polling once they are in: their lines pile up in their outboxes.
+    let stalled: Vec<PollingChat> = (0..2).map(|_| PollingChat::join(web)).collect();
+    let mut evicted: Vec<String> = Vec::new();
+    let line = "x".repeat(1000);
+    for n in 0..500 {
+        witness.send(&format!("{n} {line}"));
+        let said = format!("{}: {n} {line}", witness.nick);
+        for skipped in witness.expect(&said) {
+            if skipped.contains(" dropped: too slow (") {
+                evicted.push(skipped);
+            }
+        }
+        listener.expect(&said);
+        if evicted.len() == stalled.len() {
+            break;
+        }
+    }
+    for member in &stalled {
+        assert!(
+            evicted
+                .iter()
+                .any(|e| e.starts_with(&format!("* {} dropped", member.nick))),
+            "{} was not evicted: {evicted:?}",
+            member.nick
+        );
+    }
+}
+
+#[test]
+fn a_foreign_origin_is_refused_and_the_page_s_own_is_not() {
+    let server = server(|_| {});
+    let web = server.ws_addr().unwrap();
+    let mut client = HttpClient::connect(web);
+    let handshake = "/socket.io/?EIO=4&transport=polling";
+    client.send("GET", handshake, &[("Origin", "http://evil.example")], b"");
+    let reply = client.reply();
+    assert_eq!(reply.error(), (403, 4, "Forbidden".to_string()));
+
+    // The client says `Host: test`: a page of http://test is our own.
+    let mut client = HttpClient::connect(web);
+    client.send("GET", handshake, &[("Origin", "http://test")], b"");
+    let reply = client.reply();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.text().starts_with("0{"), "an open packet");
+}
+
+#[test]
+fn polling_members_count_against_max_conns() {
+    let server = server(|c| c.max_conns = 2);
+    let web = server.ws_addr().unwrap();
+    let mut tcp = TcpChat::join(&server);
+    let _polling = PollingChat::join(web);
+    let mut third = PollingChat::connect(web);
+    // Socket.IO's refusal of a namespace: CONNECT_ERROR with the reason.
+    let refused = third.poll();
+    let error = r#"44{"message":"the room is full; try again later"}"#;
+    assert!(refused.iter().any(|p| p.to_text() == error), "{refused:?}");
+    tcp.send("/who");
+    tcp.expect_prefix("* 2 online: ");
+}
+
+#[test]
+fn shutdown_ends_a_held_poll_and_every_thread() {
+    let before = thread_count();
+    let server = server(|_| {});
+    let web = server.ws_addr().unwrap();
+    let mut polling = PollingChat::join(web);
+    let mut tcp = TcpChat::join(&server);
+    polling.expect(&format!("* {} joined (2 online)", tcp.nick));
+    // A poll is held: nothing to say.
+    let target = polling.target();
+    polling.get.send("GET", &target, &[], b"");
+    assert!(server.shutdown(), "every connection thread ended");
+    let reply = polling.get.reply();
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.text().ends_with('1'),
+        "the poll got the close: {reply:?}",
+        reply = reply.text()
+    );
+    assert!(tcp.closed());
+    assert!(
+        eventually(|| thread_count() <= before),
+        "threads {} > {before}",
+        thread_count()
+    );
+}
