@@ -109,7 +109,7 @@ impl Backplane {
         self.link.claim_nick(&id.to_string(), nick).ok()
     }
 
-    /// Member `id` is in the room here; `info` (its transport) is what `/who` shows.
+    /// Member `id` is in the room here; `info` (its transport and address) is what `/who` shows.
     pub fn join(&self, id: MemberId, info: &str) {
         self.link.join(&id.to_string(), info);
     }

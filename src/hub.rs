@@ -237,6 +237,14 @@ struct MemberInfo {
     peer: SocketAddr,
 }
 
+impl MemberInfo {
+    /// How `/who` shows the member: `tcp from 203.0.113.7` (the client's own address, also
+    /// behind a trusted proxy).
+    fn how(&self) -> String {
+        format!("{} from {}", self.transport, self.peer.ip().to_canonical())
+    }
+}
+
 struct Room {
     members: HashMap<MemberId, MemberInfo>,
     /// Every nick in use, lower-cased: "is it taken?" without looking at every member.
@@ -346,9 +354,14 @@ impl Room {
 
     fn join(&mut self, member: lanes::Member, transport: Transport, peer: SocketAddr) {
         let id = member.id;
+        let info = MemberInfo {
+            nick: String::new(),
+            transport,
+            peer,
+        };
         let nick = match &self.backplane {
             Some(backplane) => {
-                backplane.join(id, &transport.to_string());
+                backplane.join(id, &info.how());
                 backplane.guest(id)
             }
             None => self.free_guest_nick(id),
@@ -361,8 +374,7 @@ impl Room {
             id,
             MemberInfo {
                 nick: nick.clone(),
-                transport,
-                peer,
+                ..info
             },
         );
         let online = self.online();
@@ -459,7 +471,7 @@ impl Room {
                     .members
                     .values()
                     .take(WHO_LIMIT)
-                    .map(|m| format!("{} ({})", m.nick, m.transport))
+                    .map(|m| format!("{} ({})", m.nick, m.how()))
                     .collect();
                 names.sort();
                 let more = self.members.len().saturating_sub(WHO_LIMIT);
@@ -570,7 +582,7 @@ impl Room {
         let mut names: Vec<String> = self
             .members
             .values()
-            .map(|m| format!("{} ({}, {here})", m.nick, m.transport))
+            .map(|m| format!("{} ({}, {here})", m.nick, m.how()))
             .collect();
         let others = backplane.others();
         for someone in others.iter().flatten() {

@@ -29,7 +29,20 @@ fn refused(answer: Result<common::WsChat, String>) -> String {
 fn a_trusted_proxy_makes_its_https_origin_our_own() {
     let server = server(|c| trust(c, "127.0.0.1"));
     let addr = server.ws_addr().unwrap();
-    ws_join_with(addr, FROM_TLS_PROXY).expect("the page at https://chat.example joins");
+    let mut page =
+        ws_join_with(addr, FROM_TLS_PROXY).expect("the page at https://chat.example joins");
+    // `/who` names the client's address, not the proxy's.
+    page.send("/who");
+    let who = page.expect_prefix("* ");
+    let who = if who.contains(" online: ") {
+        who
+    } else {
+        page.expect_prefix("* 1 online: ")
+    };
+    assert!(
+        who.contains(&format!("{} (websocket from 198.51.100.7)", page.nick)),
+        "{who}"
+    );
     let rfc7239 = "Origin: https://chat.example:8443\r\n\
                    Forwarded: for=\"198.51.100.7:4711\";proto=https;host=\"chat.example:8443\"\r\n";
     ws_join_with(addr, rfc7239).expect("the RFC 7239 header says the same");

@@ -230,7 +230,8 @@ fn browsers_terminals_and_datagrams_share_one_room() {
     ws.send("/who");
     let who = ws.line();
     assert!(
-        who.starts_with("* 3 online: ") && who.contains(&format!("{} (websocket)", ws.nick)),
+        who.starts_with("* 3 online: ")
+            && who.contains(&format!("{} (websocket from 127.0.0.1)", ws.nick)),
         "{who}"
     );
 
