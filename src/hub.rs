@@ -47,9 +47,9 @@ pub enum Transport {
     Tcp,
     Udp,
     WebSocket,
-    /// Socket.IO, joined over Engine.IO long polling (it may have upgraded since).
+    /// Socket.IO over Engine.IO long polling.
     Polling,
-    /// Socket.IO on a WebSocket from the start.
+    /// Socket.IO on a WebSocket (from the start, or since its upgrade).
     SocketIo,
 }
 
@@ -85,6 +85,10 @@ enum Event {
     },
     Flush {
         id: MemberId,
+    },
+    Moved {
+        id: MemberId,
+        transport: Transport,
     },
     Leave {
         id: MemberId,
@@ -134,6 +138,14 @@ impl Member {
     /// take: the delivery threads offer them again, and evict the member if it stays full.
     pub fn flush(&self) {
         let _ = self.events.send(Event::Flush { id: self.id });
+    }
+
+    /// The member's connection changed transport (a long-polling session upgraded).
+    pub fn moved(&self, transport: Transport) {
+        let _ = self.events.send(Event::Moved {
+            id: self.id,
+            transport,
+        });
     }
 
     /// The transport gives up on this member: it is told why and closed.
@@ -345,6 +357,11 @@ impl Room {
             Event::Kick { id, why } => self.remove(id, Some(Farewell::Fault(why)), "left"),
             Event::Leave { id } => self.remove(id, None, "left"),
             Event::Flush { id } => self.writers.flush(id),
+            Event::Moved { id, transport } => {
+                if let Some(member) = self.members.get_mut(&id) {
+                    member.transport = transport;
+                }
+            }
             Event::Count(reply) => {
                 let _ = reply.send(self.members.len());
             }

@@ -178,6 +178,12 @@ impl App for Room {
         }
     }
 
+    fn upgraded(&self, client: &Client) {
+        if let Some(joined) = self.lock().get(client.0.sid()).cloned() {
+            joined.member.moved(Transport::SocketIo);
+        }
+    }
+
     fn disconnect(&self, client: &Client, _nsp: &str, _reason: &str) {
         // Dropping the member leaves the room (announced as for any member).
         let joined = self.lock().remove(client.0.sid());

@@ -589,6 +589,7 @@ impl Engine {
         *lock(&socket.0.ws) = Some(writer.clone());
         // What waited for the next poll goes out first.
         socket.flush_ws();
+        socket.upgraded();
         Some((reader, writer))
     }
 }

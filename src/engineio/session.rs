@@ -84,6 +84,8 @@ impl Source for Queue {
 pub trait Connection: Send {
     /// A message packet from the client.
     fn message(&mut self, socket: &Socket, data: Data);
+    /// The session moved from long polling to its WebSocket (the upgrade is done).
+    fn upgraded(&mut self, _socket: &Socket) {}
     /// The session is over (`reason` in Engine.IO's words: "ping timeout", "transport close",
     /// "parse error", "client close", "server close" ...). Called once; no message follows.
     fn close(&mut self, socket: &Socket, reason: &str);
@@ -346,6 +348,13 @@ impl Socket {
         let reason = lock(&self.0.state).closed.clone();
         if let Some(reason) = reason {
             self.finish(&mut connection, &reason);
+        }
+    }
+
+    /// Tells the application that the session is on its WebSocket now.
+    pub(super) fn upgraded(&self) {
+        if let Some(c) = lock(&self.0.connection).as_mut() {
+            c.upgraded(self);
         }
     }
 

@@ -20,6 +20,8 @@ pub trait App: Send + Sync + 'static {
     fn connect(&self, client: &Client, nsp: &str, auth: &Json);
     /// An EVENT, BINARY_EVENT, ACK or BINARY_ACK on a namespace the client joined.
     fn packet(&self, client: &Client, packet: Packet);
+    /// The client's connection moved from long polling to WebSocket.
+    fn upgraded(&self, _client: &Client) {}
     /// The client left `nsp` (DISCONNECT, or its session ended: `reason`).
     fn disconnect(&self, client: &Client, nsp: &str, reason: &str);
 }
@@ -116,6 +118,10 @@ impl<A: App> Connection for Session<A> {
             // A packet that breaks the format ends the connection, as in the reference server.
             Err(_) => socket.close(),
         }
+    }
+
+    fn upgraded(&mut self, socket: &Socket) {
+        self.app.upgraded(&Client(socket.clone()));
     }
 
     fn close(&mut self, socket: &Socket, reason: &str) {

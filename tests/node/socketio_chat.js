@@ -79,17 +79,18 @@ async function main() {
     });
   }
 
-  await check("/who lists it", async () => {
-    socket.emit("chat message", "/who");
-    const who = await lineThat((l) => / online: /.test(l), "the /who answer");
-    assert.ok(who.includes(`${nick} (`), who);
-  });
-
   await check(mode === "default" ? "upgrades to websocket" : `stays on ${mode}`, async () => {
     const engine = socket.io.engine;
     const want = mode === "polling" ? "polling" : "websocket";
     if (engine.transport.name !== want) await within(PATIENCE, "upgrade", new Promise((r) => engine.once("upgrade", r)));
     assert.equal(engine.transport.name, want);
+  });
+
+  await check("/who lists it with its transport", async () => {
+    socket.emit("chat message", "/who");
+    const who = await lineThat((l) => / online: /.test(l), "the /who answer");
+    const listed = mode === "polling" ? "polling" : "socket.io";
+    assert.ok(who.includes(`${nick} (${listed} from `), who);
   });
 
   await check("disconnects cleanly", async () => {
