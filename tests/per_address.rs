@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::polling::{HttpClient, PollingChat};
 use common::{PATIENCE, TcpChat, UdpChat, WsChat, eventually, server, ws_join_with};
 use plainsock::proxy::TrustedProxies;
 use plainsock::{Server, ServerConfig};
@@ -145,4 +146,34 @@ fn handshakes_in_progress_count_too() {
     drop(idle);
     assert!(eventually(|| server.places_taken(LOOPBACK) == 0));
     WsChat::join(&server);
+}
+
+#[test]
+fn a_long_polling_member_holds_its_session_and_its_connections_under_the_cap() {
+    // A polling member holds three places: its session, and the connections of its held GET
+    // and of its POSTs (each kept alive).
+    let server = server(capped(5));
+    let web = server.ws_addr().unwrap();
+    let mut member = PollingChat::join(web);
+    assert!(eventually(|| server.places_taken(LOOPBACK) == 3));
+    // A second one gets its two connections (places four and five), but no place for its
+    // session: Socket.IO's CONNECT_ERROR, with the reason.
+    let mut second = PollingChat::connect(web);
+    let refused = second.poll();
+    let error = r#"44{"message":"too many connections from your address (at most 5)"}"#;
+    assert!(refused.iter().any(|p| p.to_text() == error), "{refused:?}");
+    // A sixth connection is refused at the door, with a 503 saying why.
+    let mut third = HttpClient::connect(web);
+    let reply = third.request("GET", "/socket.io/?EIO=4&transport=polling", b"");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(
+        reply
+            .text()
+            .contains("too many connections from your address")
+    );
+    // The member chats on; another address joins.
+    let udp = udp_join_from("127.0.0.5", &server);
+    member.expect(&format!("* {} joined (2 online)", udp.nick));
+    udp.send("hello");
+    member.expect(&format!("{}: hello", udp.nick));
 }

@@ -1,12 +1,15 @@
-//! Soak: 200 members over TCP, WebSocket and UDP each send 500 lines (100,000 in all) while
-//! other clients join, talk and leave. Every TCP and WebSocket member present for the whole run
-//! sees every line exactly once, all in the same (the hub's) order; UDP members see the lines in
-//! that order too, minus what their kernel dropped (reported). Afterwards the server's threads
+//! Soak: 210 members over TCP, WebSocket, Socket.IO long polling and UDP each send 500 lines
+//! (105,000 in all) while other clients join, talk and leave. Every TCP, WebSocket and polling
+//! member present for the whole run sees every line exactly once, all in the same (the hub's)
+//! order; UDP members see the lines in that order too, minus what their kernel dropped
+//! (reported). Afterwards the server's threads
 //! and memory are back where they started. Alone in its file (its own process).
 
 mod common;
 
+use common::polling::{HttpClient, PollingChat};
 use common::{TcpChat, UdpChat, WsChat, eventually, rss_kib, thread_count};
+use plainsock::json::Json;
 use plainsock::ws::Message;
 use std::io::{BufRead, ErrorKind, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,8 +19,12 @@ use std::time::{Duration, Instant};
 
 const TCP: usize = 80;
 const WS: usize = 60;
+const POLLING: usize = 10;
 const UDP: usize = 60;
-const CLIENTS: usize = TCP + WS + UDP;
+/// Members whose lines cannot be lost on the way in: TCP, WebSocket and polling, numbered
+/// first; then UDP.
+const RELIABLE: usize = TCP + WS + POLLING;
+const CLIENTS: usize = RELIABLE + UDP;
 const PER_CLIENT: usize = 500;
 const TOTAL: usize = CLIENTS * PER_CLIENT;
 /// A UDP sender waits for its own echo once this many of its lines are unconfirmed, so the
@@ -35,7 +42,7 @@ struct Seen {
     /// reference member and the UDP members only).
     order: Vec<u32>,
     keep_order: bool,
-    /// Lines seen from long-lived TCP and WebSocket senders ...
+    /// Lines seen from long-lived TCP, WebSocket and polling senders ...
     count: usize,
     /// ... and from long-lived UDP senders (whose datagrams may be lost on the way in).
     from_udp: usize,
@@ -91,7 +98,7 @@ impl Seen {
                 sender.1 = Some(next[c]);
             }
             next[c] = n + 1;
-            if c < TCP + WS {
+            if c < RELIABLE {
                 self.count += 1;
             } else {
                 self.from_udp += 1;
@@ -112,7 +119,7 @@ fn is_start(line: &str, coordinator: &str) -> bool {
 }
 
 #[test]
-fn two_hundred_members_100000_lines_with_churn() {
+fn members_of_every_transport_105000_lines_with_churn() {
     let started = Instant::now();
     let threads_at_start = thread_count();
     let rss_at_start = rss_kib();
@@ -126,6 +133,8 @@ fn two_hundred_members_100000_lines_with_churn() {
     // Everyone joins first; tcp[0] coordinates.
     let mut tcp: Vec<TcpChat> = (0..TCP).map(|_| TcpChat::join(&server)).collect();
     let ws: Vec<WsChat> = (0..WS).map(|_| WsChat::join(&server)).collect();
+    let web = server.ws_addr().unwrap();
+    let polling: Vec<PollingChat> = (0..POLLING).map(|_| PollingChat::join(web)).collect();
     let udp: Vec<UdpChat> = (0..UDP).map(|_| UdpChat::join(&server)).collect();
     assert!(eventually(|| server.member_count() == CLIENTS));
     let coordinator = tcp[0].nick.clone();
@@ -235,8 +244,41 @@ fn two_hundred_members_100000_lines_with_churn() {
             seen
         }));
     }
-    for (i, member) in udp.into_iter().enumerate() {
+    for (i, mut member) in polling.into_iter().enumerate() {
         let c = TCP + WS + i;
+        // The sender POSTs on a connection of its own; the reader holds the GETs (and answers
+        // pings on its member's POST connection).
+        let (mut post, target) = (HttpClient::connect(web), member.target());
+        senders.push(spawn_sender(
+            c,
+            Box::new(move |line| {
+                let event = format!("42[\"chat message\",{}]", Json::from(line));
+                let reply = post.request("POST", &target, event.as_bytes());
+                assert_eq!(reply.text(), "ok");
+            }),
+            None,
+        ));
+        let (coordinator, echoed) = (coordinator.clone(), echoed.clone());
+        readers.push(thread::spawn(move || {
+            let mut seen = Seen::new(false);
+            let mut next = vec![0; CLIENTS];
+            let mut started = false;
+            loop {
+                let text = member.line();
+                if !started {
+                    started = is_start(&text, &coordinator);
+                    continue;
+                }
+                if !seen.take(&text, &coordinator, &mut next) {
+                    break;
+                }
+                echoed[c].store(next[c], Ordering::Release);
+            }
+            seen
+        }));
+    }
+    for (i, member) in udp.into_iter().enumerate() {
+        let c = RELIABLE + i;
         let socket = member.socket.try_clone().unwrap();
         senders.push(spawn_sender(
             c,
@@ -324,20 +366,20 @@ fn two_hundred_members_100000_lines_with_churn() {
     eprintln!("soak: sent after {:?}", started.elapsed());
     stop_churn.store(true, Ordering::Release);
     let visits = churn.join().unwrap();
-    // Every TCP and WebSocket line reaches the room before END is said: a line still waiting
+    // Every TCP, WebSocket and polling line reaches the room before END is said: a line still waiting
     // in its sender's socket when END goes out would come after END, unseen. The room may be
     // well behind the senders (they only fill socket buffers), so this waits for the event, up
     // to the soak's own time limit, not for a fixed PATIENCE. (Not for UDP lines: one lost on
     // its way in never arrives.)
     let all_in = || {
-        reached[..TCP + WS]
+        reached[..RELIABLE]
             .iter()
             .all(|r| r.load(Ordering::Acquire) == PER_CLIENT)
     };
     while !all_in() && started.elapsed() < SOAK_LIMIT {
         thread::sleep(Duration::from_millis(10));
     }
-    let behind: Vec<(usize, usize)> = reached[..TCP + WS]
+    let behind: Vec<(usize, usize)> = reached[..RELIABLE]
         .iter()
         .map(|r| r.load(Ordering::Acquire))
         .enumerate()
@@ -353,8 +395,8 @@ fn two_hundred_members_100000_lines_with_churn() {
         .into_iter()
         .enumerate()
         .map(|(c, r)| {
-            if c == TCP + WS {
-                // The TCP and WebSocket readers are done: END has reached the room.
+            if c == RELIABLE {
+                // The TCP, WebSocket and polling readers are done: END has reached the room.
                 udp_end.store(true, Ordering::Release);
             }
             r.join().unwrap()
@@ -362,16 +404,16 @@ fn two_hundred_members_100000_lines_with_churn() {
         .collect();
     let elapsed = started.elapsed();
 
-    // TCP and WebSocket: every line once, in one order for all.
+    // TCP, WebSocket and polling: every line once, in one order for all.
     let reference = &seen[0];
-    for (c, s) in seen[..TCP + WS].iter().enumerate() {
+    for (c, s) in seen[..RELIABLE].iter().enumerate() {
         assert!(
             s.errors.is_empty(),
             "member {c}: {:?}",
             &s.errors[..s.errors.len().min(5)]
         );
-        let want = (TCP + WS) * PER_CLIENT;
-        let short: Vec<String> = s.per_sender[..TCP + WS]
+        let want = RELIABLE * PER_CLIENT;
+        let short: Vec<String> = s.per_sender[..RELIABLE]
             .iter()
             .enumerate()
             .filter(|(_, (got, _))| *got != PER_CLIENT)
@@ -392,7 +434,7 @@ fn two_hundred_members_100000_lines_with_churn() {
         position[line as usize] = at;
     }
     let mut lost = 0;
-    for (i, s) in seen[TCP + WS..].iter().enumerate() {
+    for (i, s) in seen[RELIABLE..].iter().enumerate() {
         assert!(
             s.errors.is_empty(),
             "udp member {i}: {:?}",

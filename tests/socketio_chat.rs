@@ -7,6 +7,7 @@ mod common;
 
 use common::polling::{HttpClient, PollingChat};
 use common::{TcpChat, UdpChat, WsChat, eventually, server, thread_count};
+use std::time::Duration;
 
 #[test]
 fn a_polling_member_chats_with_tcp_udp_and_websocket_members() {
@@ -151,4 +152,52 @@ fn shutdown_ends_a_held_poll_and_every_thread() {
         "threads {} > {before}",
         thread_count()
     );
+}
+
+#[test]
+fn a_member_whose_client_vanishes_mid_poll_leaves_when_its_ping_goes_unanswered() {
+    let server = server(|c| {
+        c.ping_interval = Duration::from_millis(300);
+        c.pong_timeout = Duration::from_millis(300);
+    });
+    let web = server.ws_addr().unwrap();
+    let mut witness = TcpChat::join(&server);
+    let mut gone = PollingChat::join(web);
+    witness.expect(&format!("* {} joined (2 online)", gone.nick));
+    // A poll is held, then the client vanishes (its connections close without a word).
+    let target = gone.target();
+    gone.get.send("GET", &target, &[], b"");
+    let nick = gone.nick.clone();
+    drop(gone);
+    witness.expect(&format!("* {nick} left (1 online)"));
+    witness.send("still here");
+    witness.expect(&format!("{}: still here", witness.nick));
+}
+
+#[test]
+fn a_flood_of_sessions_is_bounded_by_max_conns_and_the_room_goes_on() {
+    let server = server(|c| c.max_conns = 5);
+    let web = server.ws_addr().unwrap();
+    let mut witness = TcpChat::join(&server);
+    // Sessions that never join a namespace: each on a connection of its own, then closed.
+    let mut refused = 0;
+    for _ in 0..20 {
+        let mut client = HttpClient::connect(web);
+        let reply = client.request("GET", "/socket.io/?EIO=4&transport=polling", b"");
+        match reply.status {
+            200 => assert!(reply.text().starts_with("0{")),
+            503 => {
+                assert!(
+                    reply.text().contains("too many sessions"),
+                    "{}",
+                    reply.text()
+                );
+                refused += 1;
+            }
+            other => panic!("{other}: {}", reply.text()),
+        }
+    }
+    assert_eq!(refused, 15, "five sessions at most");
+    witness.send("unbothered");
+    witness.expect(&format!("{}: unbothered", witness.nick));
 }
