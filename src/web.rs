@@ -21,6 +21,10 @@ use std::sync::Arc;
 /// The WebSocket subprotocol of the room (`Sec-WebSocket-Protocol: chat`), chosen when offered.
 pub const CHAT_PROTOCOL: &str = "chat";
 
+/// A WebSocket member's read buffer while it is quiet: a typical chat line's frame fits, and a
+/// longer one grows it (10,000 idle members each hold one).
+const CHAT_READ_BUFFER: usize = 256;
+
 /// The whole browser client: one file, no CDN, embedded in the binary.
 pub const CHAT_PAGE: &str = include_str!("chat.html");
 
@@ -59,6 +63,10 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
         return;
     };
     // RFC 9110 §9.3.2: HEAD is GET without the body; a server MUST support both.
+    if request.method == "GET" && request.path() == "/ws" {
+        // Handed over whole: the member's thread keeps nothing of it once it is in the room.
+        return upgrade(stream, &client, ctx, request, leftover);
+    }
     let head_only = request.method == "HEAD";
     let path = request.path();
     if let Some(socketio) = ctx.socketio.as_ref().filter(|s| s.serves(&request.target)) {
@@ -82,7 +90,6 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
             };
             http::close_after_response(stream);
         }
-        ("GET", "/ws") => upgrade(stream, &client, ctx, &request, leftover),
         ("HEAD", "/ws") => respond_to(stream, true, 400, &[], NOT_AN_UPGRADE),
         ("GET", "/status") => status(stream, &client, ctx, &request),
         ("GET" | "HEAD", _) => respond_to(
@@ -135,9 +142,10 @@ fn upgrade(
     stream: &Arc<TcpStream>,
     client: &Client,
     ctx: &Arc<Context>,
-    request: &Request,
+    head: Request,
     leftover: Vec<u8>,
 ) {
+    let request = &head;
     if !handshake::wants_upgrade(request) {
         return respond(stream, 400, &[], NOT_AN_UPGRADE);
     }
@@ -174,6 +182,9 @@ fn upgrade(
     {
         return;
     }
+    // The request head (a few hundred bytes of headers) is not needed any more, and a member
+    // may stay for days: 10,000 of them would keep megabytes of old headers.
+    drop((key, protocol, head));
     let _ = stream.set_nodelay(true);
     // Lanes write to many members: a full socket must refuse at once, not wait for its reader.
     let _ = stream.set_write_timeout(Some(SHORT_WRITE));
@@ -181,10 +192,12 @@ fn upgrade(
     let limits = ws::Config {
         max_frame_size: ctx.config.max_line,
         max_message_size: ctx.config.max_line,
+        read_buffer_size: CHAT_READ_BUFFER,
         ..ws::Config::default()
     };
     let (reader, writer) = ws::split_shared(stream.clone(), Role::Server, leftover, limits);
-    chat_member(reader, writer, stream, client.addr, ctx);
+    let peer = client.addr;
+    chat_member(reader, writer, stream, peer, ctx);
 }
 
 /// `GET /status?origin=ORIGIN`: would `/ws` take a page from ORIGIN now? A browser shows a

@@ -49,6 +49,10 @@ pub struct Config {
     pub max_head_size: usize,
     /// Time allowed for the opening handshake.
     pub handshake_timeout: Duration,
+    /// The read buffer a connection starts with and shrinks back to when traffic calms down
+    /// (it grows while reads fill it). Big enough for a pipelined batch of small frames in one
+    /// `read`; a server of many idle connections may want less (each holds one).
+    pub read_buffer_size: usize,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             max_message_size: 64 << 20,
             max_head_size: 8 << 10,
             handshake_timeout: Duration::from_secs(10),
+            read_buffer_size: 4 * 1024,
         }
     }
 }

@@ -21,8 +21,8 @@ use super::message::{CloseFrame, Message};
 use super::utf8::Utf8Validator;
 use super::{Config, Role};
 
-/// An idle connection keeps this much read buffer.
-const READ_BUF_INITIAL: usize = 4 * 1024;
+/// The smallest read buffer (`Config::read_buffer_size`): a frame header always fits.
+const MIN_READ_BUF: usize = 64;
 /// The read buffer doubles while reads fill it, up to this size.
 const READ_BUF_MAX: usize = 64 * 1024;
 /// Big payloads are read straight into the message in pieces of this size,
@@ -45,7 +45,7 @@ impl Receiver {
             role,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
-            buf: ReadBuf::new(leftover),
+            buf: ReadBuf::new(leftover, config.read_buffer_size.max(MIN_READ_BUF)),
             message: None,
         }
     }
@@ -411,6 +411,8 @@ impl Partial {
 
 /// Bytes read from the network but not decoded yet: `bytes[start..end]`.
 struct ReadBuf {
+    /// The size it starts with and shrinks back to.
+    initial: usize,
     /// Zero-initialised once; its length is the room we read into.
     bytes: Vec<u8>,
     start: usize,
@@ -422,13 +424,14 @@ struct ReadBuf {
 }
 
 impl ReadBuf {
-    fn new(leftover: Vec<u8>) -> Self {
+    fn new(leftover: Vec<u8>, initial: usize) -> Self {
         let end = leftover.len();
         let mut bytes = leftover;
-        if bytes.len() < READ_BUF_INITIAL {
-            bytes.resize(READ_BUF_INITIAL, 0);
+        if bytes.len() < initial {
+            bytes.resize(initial, 0);
         }
         ReadBuf {
+            initial,
             bytes,
             start: 0,
             end,
@@ -454,9 +457,9 @@ impl ReadBuf {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if room > READ_BUF_INITIAL && self.last_read < room / 4 {
+            if room > self.initial && self.last_read < room / 4 {
                 // Traffic calmed down: give the memory back.
-                self.bytes = vec![0; READ_BUF_INITIAL];
+                self.bytes = vec![0; self.initial];
             }
         } else if self.start > 0 {
             // What is left is a cut-off header or control frame: a few bytes.
@@ -469,7 +472,7 @@ impl ReadBuf {
             // More is probably waiting (and, defensively: never read into no room).
             let grown = (self.bytes.len() * 2)
                 .min(READ_BUF_MAX)
-                .max(self.end + READ_BUF_INITIAL);
+                .max(self.end + self.initial);
             self.bytes.resize(grown, 0);
         }
         let n = stream.read(&mut self.bytes[self.end..])?;
