@@ -213,8 +213,12 @@ impl Lane {
     }
 
     fn evict(&mut self, id: MemberId, too_slow: bool) {
-        if let Some(member) = self.members.remove(&id) {
-            evict(&member, too_slow, &self.evictions);
+        if let Some(member) = self.members.remove(&id)
+            && evict(&member, too_slow, &self.evictions)
+        {
+            // Its goodbye is a write to a socket that is likely full: the retry thread says
+            // it, so that this lane's other members do not wait for it.
+            let _ = self.retry.send(member);
         }
     }
 }
@@ -271,18 +275,23 @@ fn offer(
     }
 }
 
-/// Tells the hub, then closes the member. The hub hears it first: closing wakes the member's
-/// reader, whose "left" must not overtake the reason.
-fn evict(member: &Member, too_slow: bool, evictions: &Sender<Eviction>) {
+/// Tells the hub that the member is evicted, and closes its outbox; `true` if it was not
+/// closed already, and must now be closed ([`close`]). The hub hears it first: closing wakes
+/// the member's reader, whose "left" must not overtake the reason.
+fn evict(member: &Member, too_slow: bool, evictions: &Sender<Eviction>) -> bool {
     if member.mailbox.set_turn(Turn::Closed) == Turn::Closed {
-        return;
+        return false;
     }
     let _ = evictions.send(Eviction {
         id: member.id,
         too_slow,
     });
-    // Closing also tells the transport the member is gone (its reader wakes; a UDP peer's
-    // next datagram joins it anew).
+    true
+}
+
+/// Says goodbye where the socket still takes it, and closes the transport, which tells it the
+/// member is gone (its reader wakes; a UDP peer's next datagram joins it anew).
+fn close(member: &Member) {
     member.outlet.close(&Farewell::TooSlow);
 }
 
@@ -309,6 +318,8 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
             .unwrap_or(now + AGE_CHECK)
             .min(last_age_check + AGE_CHECK);
         match new.recv_timeout(wake.saturating_duration_since(now)) {
+            // A lane evicted it: its goodbye is said here.
+            Ok(member) if member.mailbox.turn() == Turn::Closed => close(&member),
             Ok(member) => stuck.push(Stuck {
                 member,
                 next_try: Instant::now() + RETRY_FIRST,
@@ -333,7 +344,9 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
                     return false;
                 }
                 if mailbox.over(&bounds, now) {
-                    evict(&s.member, true, &evictions);
+                    if evict(&s.member, true, &evictions) {
+                        close(&s.member);
+                    }
                     return false;
                 }
                 // A pulling member whose lines were all taken is the lane's again.
@@ -358,7 +371,9 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
                     true
                 }
                 Offered::Gone(_) => {
-                    evict(&s.member, false, &evictions);
+                    if evict(&s.member, false, &evictions) {
+                        close(&s.member);
+                    }
                     false
                 }
             }
