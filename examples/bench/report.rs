@@ -1,7 +1,8 @@
 //! The results: the table on stdout, target/bench/results.csv, target/bench/fanout.svg.
 
+use crate::cluster::{ClusterPlan, ClusterRun};
 use crate::room::RoomRun;
-use crate::stats::{Goal, Row, number};
+use crate::stats::{Goal, Row, number, percentile};
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
@@ -229,6 +230,131 @@ pub fn scale_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>) {
         )),
         Goal::Below(1000.0),
     ));
+}
+
+/// Scenario 9: one room over three `plainsock serve --cluster` processes and Redis.
+pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
+    let name = format!(
+        "9 cluster, {} x {} members",
+        plan.servers,
+        number(plan.per_server as f64)
+    );
+    let trouble = run.trouble.join("; ");
+    // Nothing measured is not 0 ms.
+    let percentile = |v: &[f64], p| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            percentile(v, p)
+        }
+    };
+    rows.push(
+        Row::new(&name, "members joined", "", run.joined as f64).note(format!(
+            "{} connects failed, {} handshakes failed; all in after {} s ({} load generators)",
+            number(run.connect_failed as f64),
+            number(run.handshake_failed as f64),
+            number(run.join_s),
+            plan.loadgens
+        )),
+    );
+    let (single, single_ms) = (&run.single_last_ms, plan.single.1.as_millis());
+    rows.push(
+        Row::new(
+            &name,
+            "one broadcast reaches all (p50)",
+            "ms",
+            percentile(single, 50.0),
+        )
+        .note(format!(
+            "{} of {} broadcasts {single_ms} ms apart reached everyone; max {} ms; {} deliveries lost",
+            single.len(),
+            plan.single.0,
+            number(percentile(single, 100.0)),
+            number(run.single_lost as f64)
+        )),
+    );
+    rows.push(
+        Row::new(
+            &name,
+            "one broadcast reaches all (p99)",
+            "ms",
+            percentile(single, 99.0),
+        )
+        .goal(Goal::Below(1000.0)),
+    );
+    let rate = format!("{} lines/s for {} s", plan.rate, plan.seconds);
+    rows.push(
+        Row::new(
+            &name,
+            &format!("{rate}: deliveries lost"),
+            "",
+            run.sustained_lost as f64,
+        )
+        .goal(Goal::Below(0.5))
+        .note(format!(
+            "{} lines to {} members; {} members closed by the servers{}",
+            number(run.sustained_sent as f64),
+            number(run.joined as f64),
+            number(run.closed as f64),
+            if trouble.is_empty() {
+                String::new()
+            } else {
+                format!("; {trouble}")
+            }
+        )),
+    );
+    let sustained = &run.sustained_last_ms;
+    for p in [50.0, 99.0] {
+        rows.push(Row::new(
+            &name,
+            &format!("{rate}: p{p} latency to last member"),
+            "ms",
+            percentile(sustained, p),
+        ));
+    }
+    rows.push(
+        Row::new(
+            &name,
+            "server RSS per member",
+            "KiB",
+            run.rss_bytes as f64 / (run.joined.max(1) as f64) / 1024.0,
+        )
+        .goal(Goal::Below(100.0))
+        .note(format!(
+            "RSS of the {} processes, idle: {} MiB in all; {} threads",
+            plan.servers,
+            number(run.rss_bytes as f64 / (1024.0 * 1024.0)),
+            number(run.threads as f64)
+        )),
+    );
+    rows.push(
+        Row::new(
+            &name,
+            &format!("Redis CPU at {} lines/s", plan.rate),
+            "% of a core",
+            run.redis_cpu_pct,
+        )
+        .note(format!(
+            "the {} servers: {} % of a core in all",
+            plan.servers,
+            number(run.servers_cpu_pct)
+        )),
+    );
+    for p in [50.0, 99.0] {
+        rows.push(
+            Row::new(
+                "9 link price, 1 member",
+                &format!("echo p{p} with --cluster"),
+                "ms",
+                percentile(&run.echo_cluster_ms, p),
+            )
+            .baseline(percentile(&run.echo_plain_ms, p))
+            .note(format!(
+                "baseline: the same process without --cluster; {} round trips each",
+                run.echo_plain_ms.len()
+            )),
+        );
+    }
 }
 
 const HEAD: [&str; 7] = [

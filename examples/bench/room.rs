@@ -1,4 +1,4 @@
-//! Scenarios 6 and 7: the chat server as users run it (`plainsock serve`, its own process),
+//! Scenarios 6 to 8: the chat server as users run it (`plainsock serve`, its own process),
 //! and the members in the load generator (this same binary, `bench load-gen`, its own
 //! process). This side spawns both, reads what they print, and kills both on every path.
 
@@ -61,7 +61,7 @@ fn plainsock_binary() -> io::Result<PathBuf> {
 }
 
 /// Lines a child prints on stdout, delivered over a channel (so reading can time out).
-fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
+pub fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -74,8 +74,13 @@ fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
-/// Starts `plainsock serve` on free ports and returns it with its WebSocket address.
-fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard, SocketAddr)> {
+/// Starts `plainsock serve` on free ports (with `extra` flags, e.g. `--cluster URL`) and
+/// returns it with its WebSocket address.
+pub fn start_server(
+    members: usize,
+    announce_up_to: usize,
+    extra: &[&str],
+) -> io::Result<(ChildGuard, SocketAddr)> {
     let mut child = ChildGuard::new(
         Command::new(plainsock_binary()?)
             .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
@@ -85,6 +90,7 @@ fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard
             .args(["--announce-up-to", &announce_up_to.to_string()])
             // Every simulated member comes from 127.0.0.1: no per-address cap.
             .args(["--max-per-ip", "0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()?,
@@ -112,24 +118,25 @@ fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard
     }
 }
 
+/// Each process holds one descriptor per member (plus a few): checked before starting.
+pub fn check_open_files(members: usize) -> io::Result<()> {
+    let need = members as u64 + 200;
+    match sys::open_files_limit() {
+        Some(limit) if limit < need => Err(io::Error::other(format!(
+            "{members} members need about {need} open files per process, but the limit is \
+             {limit}: run `ulimit -n {}` first (make bench does)",
+            need.max(20_000)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs one room: a fresh server, `plan.members` members, `plan.messages` broadcasts.
 pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
-    // Each process holds one descriptor per member (plus a few): check before starting.
-    let need = plan.members as u64 + 200;
-    match sys::open_files_limit() {
-        Some(limit) if limit < need => {
-            return Err(io::Error::other(format!(
-                "{} members need about {need} open files per process, but the limit is {limit}: \
-                 run `ulimit -n {}` first (make bench does)",
-                plan.members,
-                need.max(20_000)
-            )));
-        }
-        _ => {}
-    }
+    check_open_files(plan.members)?;
     // Scenario 8 counts evictions one by one: every leave is announced on its own.
     let announce_up_to = if plan.stalled > 0 { 100_000 } else { 100 };
-    let (mut server, ws) = start_server(plan.members + plan.stalled, announce_up_to)?;
+    let (mut server, ws) = start_server(plan.members + plan.stalled, announce_up_to, &[])?;
     let overflows_before = sys::listen_overflows();
     let exe = std::env::current_exe()?;
     let mut loadgen = ChildGuard::new(
