@@ -12,7 +12,7 @@
 //! price of the link: one member's echo on one process, without and with `--cluster`. The load
 //! generators stamp lines with the wall clock, so one process times what another sent.
 
-use crate::room::{self, lines_of};
+use crate::room;
 use crate::stats::ms;
 use crate::sys::{self, ChildGuard};
 use plainsock::ws::{self, Message};
@@ -86,49 +86,32 @@ impl Redis {
             dir,
             socket,
         };
-        let spawned = Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&redis.socket)
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(["--logfile", "", "--daemonize", "no", "--dir"])
-            .arg(&redis.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                io::Error::other(format!(
-                    "cannot run redis-server ({e}): apt-get install -y redis-server"
-                ))
-            })?;
-        let child = redis.child.insert(ChildGuard::new(spawned));
-        let stdout = child
-            .child()
-            .and_then(|c| c.stdout.take())
-            .ok_or_else(|| io::Error::other("no stdout"))?;
+        // Persistence off: a bench room leaves nothing behind.
+        let conf = redis.dir.join("redis.conf");
+        fs::write(
+            &conf,
+            format!(
+                "port 0\nunixsocket {}\nunixsocketperm 700\nsave \"\"\nappendonly no\n\
+                 daemonize no\nlogfile \"\"\ndir {}\n",
+                redis.socket.display(),
+                redis.dir.display()
+            ),
+        )?;
         // Its log goes to stdout: the line "Ready to accept connections" is the signal.
-        let lines = lines_of(stdout);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines
-                .recv_timeout(left)
-                .map_err(|_| io::Error::other("redis-server was not ready within 10 s"))?;
-            if line
-                .to_ascii_lowercase()
-                .contains("ready to accept connections")
-            {
-                thread::spawn(move || for _ in lines {});
-                return Ok(redis);
-            }
-        }
+        let (child, ()) = room::spawn_until(
+            Command::new("redis-server")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
+            "redis-server (apt-get install -y redis-server)",
+            |line| {
+                line.to_ascii_lowercase()
+                    .contains("ready to accept connections")
+                    .then_some(())
+            },
+        )?;
+        redis.child = Some(child);
+        Ok(redis)
     }
 
     fn url(&self) -> String {
@@ -196,11 +179,7 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
                 .stdout(Stdio::piped())
                 .spawn()?,
         );
-        let stdout = loadgen
-            .child()
-            .and_then(|c| c.stdout.take())
-            .ok_or_else(|| io::Error::other("no stdout"))?;
-        let (lines, tx) = (lines_of(stdout), tx.clone());
+        let (lines, tx) = (room::stdout_lines(&mut loadgen)?, tx.clone());
         thread::spawn(move || {
             for line in lines {
                 if tx.send((k, line)).is_err() {

@@ -61,7 +61,7 @@ fn plainsock_binary() -> io::Result<PathBuf> {
 }
 
 /// Lines a child prints on stdout, delivered over a channel (so reading can time out).
-pub fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
+fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -74,6 +74,40 @@ pub fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String
     rx
 }
 
+/// The lines a child prints on stdout (it was spawned with `Stdio::piped()`).
+pub fn stdout_lines(child: &mut ChildGuard) -> io::Result<mpsc::Receiver<String>> {
+    let stdout = child
+        .child()
+        .and_then(|c| c.stdout.take())
+        .ok_or_else(|| io::Error::other("no stdout"))?;
+    Ok(lines_of(stdout))
+}
+
+/// Spawns `command` (stdout piped) and waits up to 10 s for the line in which `ready` finds
+/// what it looks for (an address, "ready"): a real event, never a sleep. Its stdout is drained
+/// from then on, so it can never block on a full pipe.
+pub fn spawn_until<T>(
+    command: &mut Command,
+    what: &str,
+    ready: impl Fn(&str) -> Option<T>,
+) -> io::Result<(ChildGuard, T)> {
+    let spawned = command.stdout(Stdio::piped()).spawn();
+    let mut child =
+        ChildGuard::new(spawned.map_err(|e| io::Error::other(format!("cannot run {what}: {e}")))?);
+    let lines = stdout_lines(&mut child)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .map_err(|_| io::Error::other(format!("{what} was not ready within 10 s")))?;
+        if let Some(found) = ready(&line) {
+            thread::spawn(move || for _ in lines {});
+            return Ok((child, found));
+        }
+    }
+}
+
 /// Starts `plainsock serve` on free ports (with `extra` flags, e.g. `--cluster URL`) and
 /// returns it with its WebSocket address.
 pub fn start_server(
@@ -81,7 +115,7 @@ pub fn start_server(
     announce_up_to: usize,
     extra: &[&str],
 ) -> io::Result<(ChildGuard, SocketAddr)> {
-    let mut child = ChildGuard::new(
+    spawn_until(
         Command::new(plainsock_binary()?)
             .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .args(["--ws", "127.0.0.1:0", "--quiet"])
@@ -91,31 +125,18 @@ pub fn start_server(
             // Every simulated member comes from 127.0.0.1: no per-address cap.
             .args(["--max-per-ip", "0"])
             .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()?,
-    );
-    let stdout = child
-        .child()
-        .and_then(|c| c.stdout.take())
-        .ok_or_else(|| io::Error::other("no stdout"))?;
-    let lines = lines_of(stdout);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .map_err(|_| io::Error::other("plainsock serve printed no ws address within 10 s"))?;
+            .stdin(Stdio::null()),
+        "plainsock serve (its ws address)",
         // `  ws   127.0.0.1:PORT  open http://...`
-        if let Some(rest) = line.trim_start().strip_prefix("ws ")
-            && let Some(addr) = rest.split_whitespace().next()
-            && let Ok(addr) = addr.parse()
-        {
-            // Keep draining its stdout so it can never block on a full pipe.
-            thread::spawn(move || for _ in lines {});
-            return Ok((child, addr));
-        }
-    }
+        |line| {
+            line.trim_start()
+                .strip_prefix("ws ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        },
+    )
 }
 
 /// Each process holds one descriptor per member (plus a few): checked before starting.
@@ -155,11 +176,7 @@ pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
             .stdout(Stdio::piped())
             .spawn()?,
     );
-    let stdout = loadgen
-        .child()
-        .and_then(|c| c.stdout.take())
-        .ok_or_else(|| io::Error::other("no stdout"))?;
-    let lines = lines_of(stdout);
+    let lines = stdout_lines(&mut loadgen)?;
     let mut values = HashMap::new();
     // The load generator ends itself at its deadline; allow it some time to report.
     let hard_stop = Instant::now() + plan.deadline + Duration::from_secs(15);
