@@ -57,8 +57,11 @@ pub struct ClusterRun {
     pub sustained_lost: u64,
     /// Members the servers closed (evicted) during the run.
     pub closed: u64,
+    /// The servers' RSS, summed: before anyone joined, and with everyone in (idle).
+    pub rss_empty_bytes: u64,
     pub rss_bytes: u64,
     pub threads: u64,
+    pub redis_rss_bytes: u64,
     /// CPU while the sustained lines were sent, in % of one core.
     pub redis_cpu_pct: f64,
     pub servers_cpu_pct: f64,
@@ -149,6 +152,8 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
     }
     let addrs: Vec<String> = servers.iter().map(|(_, a)| a.to_string()).collect();
     let pids: Vec<u32> = servers.iter().map(|(s, _)| s.pid).collect();
+    let rss = || pids.iter().filter_map(|&p| sys::rss_bytes(p)).sum();
+    run.rss_empty_bytes = rss();
     let phases = format!(
         "{}x{},{}x{}",
         plan.single.0,
@@ -212,8 +217,9 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
     run.joined = sum("opened");
     run.connect_failed = sum("connect_failed");
     run.handshake_failed = sum("handshake_failed");
-    run.rss_bytes = pids.iter().filter_map(|&p| sys::rss_bytes(p)).sum();
+    run.rss_bytes = rss();
     run.threads = pids.iter().filter_map(|&p| sys::threads(p)).sum();
+    run.redis_rss_bytes = sys::rss_bytes(redis.pid()).unwrap_or(0);
     eprintln!(
         "cluster: {} members in {:.1} s; {} server threads, {} MiB",
         run.joined,

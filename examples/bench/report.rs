@@ -232,6 +232,8 @@ pub fn scale_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>) {
     ));
 }
 
+const MIB: f64 = 1024.0 * 1024.0;
+
 /// Scenario 9: one room over three `plainsock serve --cluster` processes and Redis.
 pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
     let name = format!(
@@ -321,9 +323,10 @@ pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
         )
         .goal(Goal::Below(100.0))
         .note(format!(
-            "RSS of the {} processes, idle: {} MiB in all; {} threads",
+            "RSS of the {} processes, idle: {} MiB in all ({} MiB before anyone joined); {} threads",
             plan.servers,
-            number(run.rss_bytes as f64 / (1024.0 * 1024.0)),
+            number(run.rss_bytes as f64 / MIB),
+            number(run.rss_empty_bytes as f64 / MIB),
             number(run.threads as f64)
         )),
     );
@@ -335,9 +338,10 @@ pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
             run.redis_cpu_pct,
         )
         .note(format!(
-            "the {} servers: {} % of a core in all",
+            "the {} servers: {} % of a core in all; Redis RSS {} MiB with everyone in",
             plan.servers,
-            number(run.servers_cpu_pct)
+            number(run.servers_cpu_pct),
+            number(run.redis_rss_bytes as f64 / MIB)
         )),
     );
     for p in [50.0, 99.0] {
