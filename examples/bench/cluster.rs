@@ -137,6 +137,16 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
     let members = plan.servers * plan.per_server;
     let per_loadgen = members.div_ceil(plan.loadgens.max(1));
     room::check_open_files(per_loadgen.max(plan.per_server))?;
+    // A thread per member on the servers, and a pid per thread: check that they fit, leaving
+    // room for everything else on the machine.
+    if let Some((now, max)) = sys::threads_and_pid_max()
+        && now + members as u64 + 2_000 > max
+    {
+        return Err(io::Error::other(format!(
+            "{members} server threads do not fit: {now} threads run already and \
+             kernel.pid_max is {max}"
+        )));
+    }
     let redis = Redis::start()?;
     let mut run = ClusterRun::default();
     (run.echo_plain_ms, run.echo_cluster_ms) = echo_price(&redis, plan)?;

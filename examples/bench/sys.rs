@@ -93,6 +93,21 @@ pub fn listen_overflows() -> Option<u64> {
     None
 }
 
+/// Threads on the whole machine now (the 4th field of /proc/loadavg, `running/total`), and
+/// the most there may be: every thread takes a pid, so `kernel.pid_max` bounds them.
+pub fn threads_and_pid_max() -> Option<(u64, u64)> {
+    let load = fs::read_to_string("/proc/loadavg").ok()?;
+    let total = load
+        .split_whitespace()
+        .nth(3)?
+        .split_once('/')?
+        .1
+        .parse()
+        .ok()?;
+    let max = fs::read_to_string("/proc/sys/kernel/pid_max").ok()?;
+    Some((total, max.trim().parse().ok()?))
+}
+
 /// The soft limit on open files of this process (children inherit it).
 pub fn open_files_limit() -> Option<u64> {
     let text = fs::read_to_string("/proc/self/limits").ok()?;
