@@ -65,6 +65,7 @@ pub struct ClusterRun {
     /// CPU while the sustained lines were sent, in % of one core.
     pub redis_cpu_pct: f64,
     pub servers_cpu_pct: f64,
+    pub loadgens_cpu_pct: f64,
     pub echo_plain_ms: Vec<f64>,
     pub echo_cluster_ms: Vec<f64>,
     pub trouble: Vec<String>,
@@ -209,11 +210,15 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
     drop(tx);
     let cpu = |pid: u32| sys::cpu_seconds(&pid.to_string()).unwrap_or(f64::NAN);
     let (redis_pid, server_pids) = (redis.pid(), pids.clone());
+    let loadgen_pids: Vec<u32> = loadgens.iter().map(|l| l.pid).collect();
     let mut events = Events {
         rx,
         values: vec![HashMap::new(); plan.loadgens],
         marks: HashMap::new(),
-        sample: Box::new(move || (cpu(redis_pid), server_pids.iter().map(|&p| cpu(p)).sum())),
+        sample: Box::new(move || {
+            let sum = |pids: &[u32]| pids.iter().map(|&p| cpu(p)).sum();
+            [cpu(redis_pid), sum(&server_pids), sum(&loadgen_pids)]
+        }),
     };
 
     // Everyone joins; then the servers' memory and threads, idle.
@@ -261,8 +266,8 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
         events.marks.get("sending_done"),
     ) {
         let wall = b.0.duration_since(a.0).as_secs_f64().max(1e-9);
-        run.redis_cpu_pct = (b.1 - a.1) / wall * 100.0;
-        run.servers_cpu_pct = (b.2 - a.2) / wall * 100.0;
+        let pct = |i: usize| (b.1[i] - a.1[i]) / wall * 100.0;
+        (run.redis_cpu_pct, run.servers_cpu_pct, run.loadgens_cpu_pct) = (pct(0), pct(1), pct(2));
     }
     let alive = events.sum("alive");
     run.closed = events.sum("closed");
@@ -315,9 +320,10 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
 struct Events {
     rx: Receiver<(usize, String)>,
     values: Vec<HashMap<String, String>>,
-    /// `phase=1`, `sending_done`: (when, Redis CPU s, servers' CPU s).
-    marks: HashMap<String, (Instant, f64, f64)>,
-    sample: Box<dyn Fn() -> (f64, f64)>,
+    /// `phase=1`, `sending_done`: when, and CPU seconds so far of Redis, the servers, the
+    /// load generators.
+    marks: HashMap<String, (Instant, [f64; 3])>,
+    sample: Box<dyn Fn() -> [f64; 3]>,
 }
 
 impl Events {
@@ -349,9 +355,8 @@ impl Events {
                 _ => None,
             };
             if let Some(mark) = mark {
-                let (redis, servers) = (self.sample)();
                 self.marks
-                    .insert(mark.into(), (Instant::now(), redis, servers));
+                    .insert(mark.into(), (Instant::now(), (self.sample)()));
             }
             self.values[k].insert(key.to_string(), value.to_string());
         }

@@ -338,9 +338,11 @@ pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
             run.redis_cpu_pct,
         )
         .note(format!(
-            "the {} servers: {} % of a core in all; Redis RSS {} MiB with everyone in",
+            "meanwhile the {} servers {} % of a core in all, the load generators {} %; \
+             Redis RSS {} MiB with everyone in",
             plan.servers,
             number(run.servers_cpu_pct),
+            number(run.loadgens_cpu_pct),
             number(run.redis_rss_bytes as f64 / MIB)
         )),
     );
