@@ -7,8 +7,8 @@
 //!  load-gen 1 (members)          ─┴→ serve C ─┘
 //! ```
 //!
-//! Measured: how long one broadcast takes to reach the LAST of all members; a sustained rate
-//! (lines lost, latency); the servers' memory per member; Redis's CPU under that rate; and the
+//! Measured: how long one broadcast takes to reach the LAST of all members; sustained rates
+//! (lines lost, latency); the servers' memory per member; Redis's CPU at those rates; and the
 //! price of the link: one member's echo on one process, without and with `--cluster`. The load
 //! generators stamp lines with the wall clock, so one process times what another sent.
 
@@ -31,9 +31,8 @@ pub struct ClusterPlan {
     pub loadgens: usize,
     /// Broadcasts one at a time, this far apart: the time to reach everyone.
     pub single: (usize, Duration),
-    /// Lines per second, for how many seconds: the sustained rate.
-    pub rate: usize,
-    pub seconds: usize,
+    /// Sustained rates, one after the other: lines per second, for how many seconds.
+    pub rates: Vec<(usize, usize)>,
     /// Echo round trips per run, and runs per side (alternating, so drift hits both).
     pub echo_rounds: usize,
     pub echo_runs: usize,
@@ -48,13 +47,8 @@ pub struct ClusterRun {
     pub connect_failed: u64,
     pub handshake_failed: u64,
     pub join_s: f64,
-    /// Per broadcast that reached everyone: ms until the last member had it.
-    pub single_last_ms: Vec<f64>,
-    pub single_lost: u64,
-    pub sustained_sent: usize,
-    pub sustained_last_ms: Vec<f64>,
-    /// (member, line) pairs that never arrived.
-    pub sustained_lost: u64,
+    /// The broadcasts one at a time, then each sustained rate.
+    pub phases: Vec<Phase>,
     /// Members the servers closed (evicted) during the run.
     pub closed: u64,
     /// The servers' RSS, summed: before anyone joined, and with everyone in (idle).
@@ -62,13 +56,22 @@ pub struct ClusterRun {
     pub rss_bytes: u64,
     pub threads: u64,
     pub redis_rss_bytes: u64,
-    /// CPU while the sustained lines were sent, in % of one core.
-    pub redis_cpu_pct: f64,
-    pub servers_cpu_pct: f64,
-    pub loadgens_cpu_pct: f64,
     pub echo_plain_ms: Vec<f64>,
     pub echo_cluster_ms: Vec<f64>,
     pub trouble: Vec<String>,
+}
+
+/// One series of broadcasts.
+#[derive(Default)]
+pub struct Phase {
+    pub sent: usize,
+    /// Per line that reached everyone: ms until the last member had it.
+    pub last_ms: Vec<f64>,
+    /// (member, line) pairs that never arrived (once nothing had arrived for 3 s).
+    pub lost: u64,
+    /// While its lines were sent, in % of one core: Redis, the servers, the load generators,
+    /// the whole machine.
+    pub cpu_pct: [f64; 4],
 }
 
 /// A `redis-server` of the bench's own: a temp dir, a unix socket, persistence off. Killed,
@@ -165,15 +168,22 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
     let pids: Vec<u32> = servers.iter().map(|(s, _)| s.pid).collect();
     let rss = || pids.iter().filter_map(|&p| sys::rss_bytes(p)).sum();
     run.rss_empty_bytes = rss();
-    let phases = format!(
-        "{}x{},{}x{}",
-        plan.single.0,
-        plan.single.1.as_millis(),
-        plan.rate * plan.seconds,
-        1000 / plan.rate.max(1)
-    );
-    let sending = plan.single.1 * plan.single.0 as u32 + Duration::from_secs(plan.seconds as u64);
-    let deadline = plan.join_deadline + sending + Duration::from_secs(20);
+    // `--phases COUNTxMS,...` for the load generators.
+    let mut series = vec![(plan.single.0, plan.single.1)];
+    for &(rate, seconds) in &plan.rates {
+        series.push((
+            rate * seconds,
+            Duration::from_millis(1000 / rate.max(1) as u64),
+        ));
+    }
+    let phases: Vec<String> = series
+        .iter()
+        .map(|(n, gap)| format!("{n}x{}", gap.as_millis()))
+        .collect();
+    let sending: Duration = series.iter().map(|&(n, gap)| gap * n as u32).sum();
+    // A room over its CPU drains its backlog after the last line: allow for it.
+    let drain = Duration::from_secs(90);
+    let deadline = plan.join_deadline + sending + drain;
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let mut loadgens = Vec::new();
@@ -185,7 +195,7 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
                 .arg("load-gen")
                 .args(["--ws", &addrs.join(",")])
                 .args(["--members", &count.to_string()])
-                .args(["--phases", &phases])
+                .args(["--phases", &phases.join(",")])
                 .args(["--pollers", "2"])
                 .args(["--server-pid", &pids[0].to_string()])
                 .args(["--deadline-secs", &deadline.as_secs().to_string()])
@@ -217,7 +227,12 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
         marks: HashMap::new(),
         sample: Box::new(move || {
             let sum = |pids: &[u32]| pids.iter().map(|&p| cpu(p)).sum();
-            [cpu(redis_pid), sum(&server_pids), sum(&loadgen_pids)]
+            [
+                cpu(redis_pid),
+                sum(&server_pids),
+                sum(&loadgen_pids),
+                sys::machine_busy_seconds().unwrap_or(f64::NAN),
+            ]
         }),
     };
 
@@ -258,17 +273,9 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
     events.until(
         all("done"),
         "every load generator reported",
-        Instant::now() + Duration::from_secs(30),
+        Instant::now() + drain + Duration::from_secs(10),
     )?;
 
-    if let (Some(a), Some(b)) = (
-        events.marks.get("phase=1"),
-        events.marks.get("sending_done"),
-    ) {
-        let wall = b.0.duration_since(a.0).as_secs_f64().max(1e-9);
-        let pct = |i: usize| (b.1[i] - a.1[i]) / wall * 100.0;
-        (run.redis_cpu_pct, run.servers_cpu_pct, run.loadgens_cpu_pct) = (pct(0), pct(1), pct(2));
-    }
     let alive = events.sum("alive");
     run.closed = events.sum("closed");
     let lists = |key: &str| -> Vec<Vec<u64>> {
@@ -283,23 +290,37 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
             .collect()
     };
     let (counts, slowest) = (lists("slot_count"), lists("slot_max_us"));
-    for seq in 0..sent {
-        let got: u64 = counts.iter().filter_map(|c| c.get(seq)).sum();
-        let last_us = slowest.iter().filter_map(|s| s.get(seq)).max().copied();
-        let lost = alive.saturating_sub(got);
-        let (times, lost_total) = if seq < plan.single.0 {
-            (&mut run.single_last_ms, &mut run.single_lost)
-        } else {
-            (&mut run.sustained_last_ms, &mut run.sustained_lost)
-        };
-        *lost_total += lost;
-        if lost == 0
-            && let Some(us) = last_us
-        {
-            times.push(us as f64 / 1e3);
+    let mut first = 0;
+    for (k, &(count, _)) in series.iter().enumerate() {
+        let mut phase = Phase::default();
+        for seq in first..(first + count).min(sent) {
+            let got: u64 = counts.iter().filter_map(|c| c.get(seq)).sum();
+            let lost = alive.saturating_sub(got);
+            phase.lost += lost;
+            phase.sent += 1;
+            let last_us = slowest.iter().filter_map(|s| s.get(seq)).max();
+            if lost == 0
+                && let Some(&us) = last_us
+            {
+                phase.last_ms.push(us as f64 / 1e3);
+            }
         }
+        first += count;
+        // From this series' first line to the next one's (or the last line sent).
+        let end = if k + 1 < series.len() {
+            format!("phase={}", k + 1)
+        } else {
+            "sending_done".into()
+        };
+        if let (Some(a), Some(b)) = (
+            events.marks.get(&format!("phase={k}")),
+            events.marks.get(&end),
+        ) {
+            let wall = b.0.duration_since(a.0).as_secs_f64().max(1e-9);
+            phase.cpu_pct = [0, 1, 2, 3].map(|i| (b.1[i] - a.1[i]) / wall * 100.0);
+        }
+        run.phases.push(phase);
     }
-    run.sustained_sent = sent.saturating_sub(plan.single.0);
     for m in &events.values {
         if let Some(e) = m.get("first_error") {
             run.trouble.push(e.clone());
@@ -320,10 +341,10 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
 struct Events {
     rx: Receiver<(usize, String)>,
     values: Vec<HashMap<String, String>>,
-    /// `phase=1`, `sending_done`: when, and CPU seconds so far of Redis, the servers, the
-    /// load generators.
-    marks: HashMap<String, (Instant, [f64; 3])>,
-    sample: Box<dyn Fn() -> [f64; 3]>,
+    /// `phase=K`, `sending_done`: when, and CPU seconds so far of Redis, the servers, the
+    /// load generators, the machine.
+    marks: HashMap<String, (Instant, [f64; 4])>,
+    sample: Box<dyn Fn() -> [f64; 4]>,
 }
 
 impl Events {
@@ -349,14 +370,13 @@ impl Events {
                     "load generator {k} exited early: {what}"
                 )));
             }
-            let mark = match (key, value) {
-                ("phase", "1") => Some("phase=1"),
-                ("sending_done", _) => Some("sending_done"),
+            let mark = match key {
+                "phase" => Some(line.clone()),
+                "sending_done" => Some(key.to_string()),
                 _ => None,
             };
             if let Some(mark) = mark {
-                self.marks
-                    .insert(mark.into(), (Instant::now(), (self.sample)()));
+                self.marks.insert(mark, (Instant::now(), (self.sample)()));
             }
             self.values[k].insert(key.to_string(), value.to_string());
         }

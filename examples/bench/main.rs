@@ -260,8 +260,12 @@ fn run_scenario(
                 per_server: if plan.quick { 300 } else { 8_000 },
                 loadgens: 2,
                 single: (if plan.quick { 10 } else { 20 }, Duration::from_millis(500)),
-                rate: 100,
-                seconds: if plan.quick { 3 } else { 10 },
+                // What the room holds, then the rate asked for (the last: it may leave a backlog).
+                rates: if plan.quick {
+                    vec![(10, 3), (100, 3)]
+                } else {
+                    vec![(10, 10), (100, 10)]
+                },
                 echo_rounds: if plan.quick { 200 } else { 1_000 },
                 echo_runs: if plan.quick { 1 } else { 3 },
                 join_deadline: Duration::from_secs(if plan.quick { 20 } else { 120 }),

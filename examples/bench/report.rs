@@ -259,20 +259,23 @@ pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
             plan.loadgens
         )),
     );
-    let (single, single_ms) = (&run.single_last_ms, plan.single.1.as_millis());
+    let Some((single, rates)) = run.phases.split_first() else {
+        return;
+    };
     rows.push(
         Row::new(
             &name,
             "one broadcast reaches all (p50)",
             "ms",
-            percentile(single, 50.0),
+            percentile(&single.last_ms, 50.0),
         )
         .note(format!(
-            "{} of {} broadcasts {single_ms} ms apart reached everyone; max {} ms; {} deliveries lost",
-            single.len(),
-            plan.single.0,
-            number(percentile(single, 100.0)),
-            number(run.single_lost as f64)
+            "{} of {} broadcasts {} ms apart reached everyone; max {} ms; {} deliveries lost",
+            single.last_ms.len(),
+            single.sent,
+            plan.single.1.as_millis(),
+            number(percentile(&single.last_ms, 100.0)),
+            number(single.lost as f64)
         )),
     );
     rows.push(
@@ -280,39 +283,54 @@ pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
             &name,
             "one broadcast reaches all (p99)",
             "ms",
-            percentile(single, 99.0),
+            percentile(&single.last_ms, 99.0),
         )
         .goal(Goal::Below(1000.0)),
     );
-    let rate = format!("{} lines/s for {} s", plan.rate, plan.seconds);
-    rows.push(
-        Row::new(
-            &name,
-            &format!("{rate}: deliveries lost"),
-            "",
-            run.sustained_lost as f64,
-        )
-        .goal(Goal::Below(0.5))
-        .note(format!(
-            "{} lines to {} members; {} members closed by the servers{}",
-            number(run.sustained_sent as f64),
-            number(run.joined as f64),
-            number(run.closed as f64),
-            if trouble.is_empty() {
-                String::new()
-            } else {
-                format!("; {trouble}")
-            }
-        )),
-    );
-    let sustained = &run.sustained_last_ms;
-    for p in [50.0, 99.0] {
-        rows.push(Row::new(
-            &name,
-            &format!("{rate}: p{p} latency to last member"),
-            "ms",
-            percentile(sustained, p),
-        ));
+    for (phase, &(rate, seconds)) in rates.iter().zip(&plan.rates) {
+        let what = format!("{rate} lines/s for {seconds} s");
+        let [redis, servers, loadgens, machine] = phase.cpu_pct;
+        rows.push(
+            Row::new(
+                &name,
+                &format!("{what}: deliveries lost"),
+                "",
+                phase.lost as f64,
+            )
+            .goal(Goal::Below(0.5))
+            .note(format!(
+                "{} lines to {} members ({} deliveries/s asked); {} members closed by the \
+                     servers in the whole run{}",
+                number(phase.sent as f64),
+                number(run.joined as f64),
+                number((rate as u64 * run.joined) as f64),
+                number(run.closed as f64),
+                if trouble.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {trouble}")
+                }
+            )),
+        );
+        for p in [50.0, 99.0] {
+            rows.push(Row::new(
+                &name,
+                &format!("{what}: p{p} latency to last member"),
+                "ms",
+                percentile(&phase.last_ms, p),
+            ));
+        }
+        rows.push(
+            Row::new(&name, &format!("{what}: Redis CPU"), "% of a core", redis).note(format!(
+                "meanwhile the {} servers {} %, the load generators {} %, the machine {} % \
+                 (of one core; {} cores)",
+                plan.servers,
+                number(servers),
+                number(loadgens),
+                number(machine),
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            )),
+        );
     }
     rows.push(
         Row::new(
@@ -323,26 +341,12 @@ pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
         )
         .goal(Goal::Below(100.0))
         .note(format!(
-            "RSS of the {} processes, idle: {} MiB in all ({} MiB before anyone joined); {} threads",
+            "RSS of the {} processes, idle: {} MiB in all ({} MiB before anyone joined); {} \
+             threads; Redis RSS {} MiB",
             plan.servers,
             number(run.rss_bytes as f64 / MIB),
             number(run.rss_empty_bytes as f64 / MIB),
-            number(run.threads as f64)
-        )),
-    );
-    rows.push(
-        Row::new(
-            &name,
-            &format!("Redis CPU at {} lines/s", plan.rate),
-            "% of a core",
-            run.redis_cpu_pct,
-        )
-        .note(format!(
-            "meanwhile the {} servers {} % of a core in all, the load generators {} %; \
-             Redis RSS {} MiB with everyone in",
-            plan.servers,
-            number(run.servers_cpu_pct),
-            number(run.loadgens_cpu_pct),
+            number(run.threads as f64),
             number(run.redis_rss_bytes as f64 / MIB)
         )),
     );
