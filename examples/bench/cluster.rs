@@ -54,10 +54,13 @@ pub struct ClusterRun {
     /// The servers' RSS, summed: before anyone joined, and with everyone in (idle).
     pub rss_empty_bytes: u64,
     pub rss_bytes: u64,
+    /// The servers' threads, summed, with everyone in.
     pub threads: u64,
     pub redis_rss_bytes: u64,
+    /// One member's echo round trips (ms) on a process without `--cluster`, and with it.
     pub echo_plain_ms: Vec<f64>,
     pub echo_cluster_ms: Vec<f64>,
+    /// What went wrong on the way, in words (first errors, a server that died).
     pub trouble: Vec<String>,
 }
 
