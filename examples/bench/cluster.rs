@@ -199,7 +199,8 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
                 .args(["--ws", &addrs.join(",")])
                 .args(["--members", &count.to_string()])
                 .args(["--phases", &phases.join(",")])
-                .args(["--pollers", "2"])
+                // 6,000 sockets a poller: swept idle, they would take half of it.
+                .args(["--pollers", "2", "--idle-rest", "3"])
                 .args(["--server-pid", &pids[0].to_string()])
                 .args(["--deadline-secs", &deadline.as_secs().to_string()])
                 .args(["--sender", if k == 0 { "1" } else { "0" }])

@@ -62,6 +62,8 @@ struct Args {
     /// A member is in once it has its welcome (`--settle welcome`), not once it has seen the
     /// whole room joined: a cluster's room size comes from Redis, up to a second late.
     settle_on_welcome: bool,
+    /// An idle poller rests this many times as long as its sweep took (1: half its time).
+    idle_rest: u32,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -80,6 +82,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         sender: true,
         coordinated: false,
         settle_on_welcome: false,
+        idle_rest: 1,
     };
     let (mut messages, mut interval) = (100, Duration::from_millis(5));
     let mut it = args.iter();
@@ -120,6 +123,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--sender" => parsed.sender = num()? != 0,
             "--coordinated" => parsed.coordinated = num()? != 0,
             "--settle" => parsed.settle_on_welcome = value == "welcome",
+            "--idle-rest" => parsed.idle_rest = num()?.clamp(1, 100) as u32,
             _ => return Err(format!("unknown load-gen flag {flag}")),
         }
     }
@@ -317,12 +321,12 @@ fn run(args: &Args, orders: &Receiver<String>) -> io::Result<()> {
     let mut pollers = Vec::new();
     for n in 0..args.pollers {
         let (tx, rx) = mpsc::channel();
-        let shared = shared.clone();
+        let (shared, rest) = (shared.clone(), args.idle_rest);
         inboxes.push(tx);
         pollers.push(
             thread::Builder::new()
                 .name(format!("poller-{n}"))
-                .spawn(move || poll(rx, &shared, now_ns))?,
+                .spawn(move || poll(rx, &shared, now_ns, rest))?,
         );
     }
 
@@ -650,7 +654,7 @@ fn explain(e: &io::Error) -> String {
 }
 
 /// A poller: owns its members' sockets and sweeps them until told to stop.
-fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64) {
+fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64, idle_rest: u32) {
     let mut conns: Vec<Conn> = Vec::new();
     let mut scratch = vec![0u8; 64 * 1024];
     let mut keys = MaskKeys::new();
@@ -705,8 +709,9 @@ fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64) {
         } else {
             thread::sleep(nap);
             // An idle sweep over thousands of sockets costs a syscall each: rest at least as
-            // long as it took, so idle masses do not eat the CPU the server needs.
-            nap = (nap * 2).min(MAX_NAP.max(sweep.elapsed()));
+            // long as it took (or `idle_rest` times that), so idle masses do not eat the CPU
+            // the server needs.
+            nap = (nap * 2).min(MAX_NAP.max(sweep.elapsed() * idle_rest));
         }
     }
     tally.flush(shared);
