@@ -70,7 +70,7 @@ pub struct Phase {
     pub sent: usize,
     /// Per line that reached everyone: ms until the last member had it.
     pub last_ms: Vec<f64>,
-    /// (member, line) pairs that never arrived (once nothing had arrived for 3 s).
+    /// (member, line) pairs that had not arrived when nothing had arrived for 10 s.
     pub lost: u64,
     /// How long sending took (longer than asked when the room pushed back on the sender).
     pub seconds: f64,
@@ -333,6 +333,12 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
         if let Some(e) = m.get("first_error") {
             run.trouble.push(e.clone());
         }
+    }
+    let refused = events.sum("not_delivered");
+    if refused > 0 {
+        run.trouble.push(format!(
+            "{refused} lines refused by the sender's server (\"not delivered\")"
+        ));
     }
     for (k, (server, _)) in servers.iter_mut().enumerate() {
         if server.exited() {

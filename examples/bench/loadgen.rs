@@ -306,14 +306,25 @@ fn run(args: &Args, orders: &Receiver<String>) -> io::Result<()> {
         ..Shared::default()
     });
 
-    // The sender joins first; its own copies are read and dropped by a drain thread.
+    // The sender joins first; its own copies are read and dropped by a drain thread, which
+    // counts the lines the server says it could not pass on.
     let mut sender = None;
     let mut drain = None;
+    let refused = Arc::new(AtomicUsize::new(0));
     if args.sender {
         let socket = ws::client::connect(url_text).map_err(|e| io::Error::other(e.to_string()))?;
         let _ = socket.get_ref().set_nodelay(true);
         let (mut reader, writer) = socket.split();
-        drain = Some(thread::spawn(move || while reader.read().is_ok() {}));
+        let refused = refused.clone();
+        drain = Some(thread::spawn(move || {
+            while let Ok(message) = reader.read() {
+                if let Message::Text(line) = message
+                    && line.contains("your line was not delivered")
+                {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
         sender = Some(writer);
     }
 
@@ -500,7 +511,7 @@ fn run(args: &Args, orders: &Receiver<String>) -> io::Result<()> {
             .all(|s| s.count.load(Ordering::Relaxed) >= alive)
     };
     // Late is not lost: in scenario 9 a room over its CPU drains its backlog after the last
-    // line, so the wait ends only once nothing has arrived for 3 s. Otherwise 5 s at most.
+    // line, so the wait ends only once nothing has arrived for 10 s. Otherwise 5 s at most.
     let (mut progress, mut seen) = (Instant::now(), 0);
     while !complete(&shared) && Instant::now() < deadline {
         let now = shared.deliveries.load(Ordering::Relaxed);
@@ -508,7 +519,7 @@ fn run(args: &Args, orders: &Receiver<String>) -> io::Result<()> {
             (progress, seen) = (Instant::now(), now);
         }
         let done = if args.coordinated {
-            progress.elapsed() >= Duration::from_secs(3)
+            progress.elapsed() >= Duration::from_secs(10)
         } else {
             last_send.elapsed() >= Duration::from_secs(5)
         };
@@ -550,6 +561,7 @@ fn run(args: &Args, orders: &Receiver<String>) -> io::Result<()> {
     out("last_p99_ms", percentile(&last_ms, 99.0));
     out("last_max_ms", percentile(&last_ms, 100.0));
     out("closed", shared.closed.load(Ordering::Relaxed));
+    out("not_delivered", refused.load(Ordering::Relaxed));
     if args.coordinated {
         let list = |value: &dyn Fn(&Slot) -> u64| {
             slots

@@ -299,8 +299,8 @@ pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
             )
             .goal(Goal::Below(0.5))
             .note(format!(
-                "{} lines to {} members ({} deliveries/s asked), sent in {} s; {} members \
-                 closed by the servers in the whole run{}",
+                "{} lines to {} members ({} deliveries/s asked), sent in {} s; lost: not there \
+                 once nothing came for 10 s; {} members closed by the servers in the whole run{}",
                 number(phase.sent as f64),
                 number(run.joined as f64),
                 number((rate as u64 * run.joined) as f64),
