@@ -8,8 +8,14 @@
 //! with `ws::frame::FrameHeader::parse`, pongs encoded (masked) with `ws::frame::encode`.
 //!
 //! One more member, the sender, is a plain `ws::client` socket: every `interval` it sends
-//! `#B<seq>:<ns>`, the time since this process started. Each member that receives it records
+//! `#B<seq>:<ns>`, the wall-clock time in ns (one clock for every process on the machine, so a
+//! line sent from one load generator is timed by another). Each member that receives it records
 //! the latency; per message the slowest (the LAST member to get it) is what counts.
+//!
+//! Scenario 9 (`--coordinated 1`) runs several load generators against several servers: each
+//! prints `ready=1` once its members are in, the one with the sender (`--sender 1`) sends when
+//! its stdin says `go`, and every one reports, when told `end SENT`, its per-message counts and
+//! slowest latencies (`slot_count=`, `slot_max_us=`) for the bench to add up.
 //!
 //! Results go to stdout as `key=value` lines; progress and errors to stderr.
 
@@ -26,18 +32,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A member's frames are chat lines; anything bigger is a broken server.
 const MAX_FRAME: u64 = 1 << 20;
 /// Longest nap of an idle poller: the resolution of every latency measured here.
 const MAX_NAP: Duration = Duration::from_millis(1);
+/// How often a busy poller adds its own counts to the shared ones.
+const FLUSH_EVERY: Duration = Duration::from_millis(5);
 
 struct Args {
-    ws: SocketAddr,
+    /// The servers; member `i` joins `ws[i % len]`, the sender the first.
+    ws: Vec<SocketAddr>,
     members: usize,
-    messages: usize,
-    interval: Duration,
+    /// Broadcasts in series: `count` of them `interval` apart, then the next series.
+    phases: Vec<(usize, Duration)>,
     pollers: usize,
     connectors: usize,
     server_pid: u32,
@@ -46,14 +55,22 @@ struct Args {
     stalled: usize,
     /// Bytes of each broadcast (padded).
     payload: usize,
+    /// This process holds the sender (scenario 9: only one of the load generators does).
+    sender: bool,
+    /// Wait for `go` and `end SENT` on stdin; report per-message results (scenario 9).
+    coordinated: bool,
+    /// A member is in once it has its welcome (`--settle welcome`), not once it has seen the
+    /// whole room joined: a cluster's room size comes from Redis, up to a second late.
+    settle_on_welcome: bool,
+    /// An idle poller rests this many times as long as its sweep took (1: half its time).
+    idle_rest: u32,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut parsed = Args {
-        ws: "127.0.0.1:8080".parse().map_err(|_| "addr")?,
+        ws: Vec::new(),
         members: 10,
-        messages: 100,
-        interval: Duration::from_millis(5),
+        phases: Vec::new(),
         pollers: 2,
         // Connects block; one whose SYN the kernel dropped waits a second for the retry, so
         // enough of them run side by side that such waits overlap.
@@ -62,7 +79,12 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         deadline: Duration::from_secs(60),
         stalled: 0,
         payload: 0,
+        sender: true,
+        coordinated: false,
+        settle_on_welcome: false,
+        idle_rest: 1,
     };
+    let (mut messages, mut interval) = (100, Duration::from_millis(5));
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -72,18 +94,44 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 .map_err(|_| format!("bad {flag} {value}"))
         };
         match flag.as_str() {
-            "--ws" => parsed.ws = value.parse().map_err(|_| format!("bad --ws {value}"))?,
+            "--ws" => {
+                parsed.ws = value
+                    .split(',')
+                    .map(|a| a.parse().map_err(|_| format!("bad --ws {value}")))
+                    .collect::<Result<_, _>>()?
+            }
             "--members" => parsed.members = num()? as usize,
-            "--messages" => parsed.messages = num()? as usize,
-            "--interval-ms" => parsed.interval = Duration::from_millis(num()?),
+            "--messages" => messages = num()? as usize,
+            "--interval-ms" => interval = Duration::from_millis(num()?),
+            // `20x500,1000x10`: 20 broadcasts 500 ms apart, then 1,000 10 ms apart.
+            "--phases" => {
+                parsed.phases = value
+                    .split(',')
+                    .map(|p| {
+                        let (n, ms) = p.split_once('x')?;
+                        Some((n.parse().ok()?, Duration::from_millis(ms.parse().ok()?)))
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or(format!("bad --phases {value}"))?
+            }
             "--pollers" => parsed.pollers = num()?.max(1) as usize,
             "--connectors" => parsed.connectors = num()?.max(1) as usize,
             "--server-pid" => parsed.server_pid = num()? as u32,
             "--deadline-secs" => parsed.deadline = Duration::from_secs(num()?),
             "--stalled" => parsed.stalled = num()? as usize,
             "--payload" => parsed.payload = num()? as usize,
+            "--sender" => parsed.sender = num()? != 0,
+            "--coordinated" => parsed.coordinated = num()? != 0,
+            "--settle" => parsed.settle_on_welcome = value == "welcome",
+            "--idle-rest" => parsed.idle_rest = num()?.clamp(1, 100) as u32,
             _ => return Err(format!("unknown load-gen flag {flag}")),
         }
+    }
+    if parsed.ws.is_empty() {
+        return Err("--ws ADDR[,ADDR...] is needed".into());
+    }
+    if parsed.phases.is_empty() {
+        parsed.phases = vec![(messages, interval)];
     }
     Ok(parsed)
 }
@@ -112,6 +160,55 @@ struct Shared {
     first_error: Mutex<Option<String>>,
     /// `* NICK dropped: too slow` notices: when each nick was first seen dropped (ns).
     dropped: Mutex<std::collections::HashMap<String, u64>>,
+}
+
+/// A poller's own delivery counts, added to the shared slots every few milliseconds: the
+/// members who get a message at the same moment sit in several pollers, and one shared counter
+/// bumped per delivery would bounce its cache line between their cores millions of times.
+struct Tally {
+    count: Vec<usize>,
+    max_ns: Vec<u64>,
+    /// Slots with counts not yet added.
+    touched: Vec<usize>,
+    deliveries: u64,
+    last_ns: u64,
+}
+
+impl Tally {
+    fn new(slots: usize) -> Tally {
+        Tally {
+            count: vec![0; slots],
+            max_ns: vec![0; slots],
+            touched: Vec::new(),
+            deliveries: 0,
+            last_ns: 0,
+        }
+    }
+
+    fn add(&mut self, seq: usize, latency_ns: u64, now: u64) {
+        if self.count[seq] == 0 {
+            self.touched.push(seq);
+        }
+        self.count[seq] += 1;
+        self.max_ns[seq] = self.max_ns[seq].max(latency_ns);
+        self.deliveries += 1;
+        self.last_ns = self.last_ns.max(now);
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        for seq in self.touched.drain(..) {
+            let slot = &shared.slots[seq];
+            slot.max_ns.fetch_max(self.max_ns[seq], Ordering::Relaxed);
+            slot.count.fetch_add(self.count[seq], Ordering::Relaxed);
+            self.count[seq] = 0;
+        }
+        shared
+            .deliveries
+            .fetch_add(std::mem::take(&mut self.deliveries), Ordering::Relaxed);
+        shared
+            .last_delivery_ns
+            .fetch_max(self.last_ns, Ordering::Relaxed);
+    }
 }
 
 impl Shared {
@@ -147,12 +244,16 @@ pub fn main(args: &[String]) -> i32 {
             return 2;
         }
     };
-    // If the bench dies, our stdin closes: leave then, never linger.
-    thread::spawn(|| {
-        let _ = io::copy(&mut io::stdin(), &mut io::sink());
+    // The bench's orders (scenario 9) come on stdin, a line each. If the bench dies, our stdin
+    // closes: leave then, never linger.
+    let (orders_tx, orders) = mpsc::channel();
+    thread::spawn(move || {
+        for line in io::stdin().lines().map_while(Result::ok) {
+            let _ = orders_tx.send(line);
+        }
         std::process::exit(3);
     });
-    match run(&args) {
+    match run(&args, &orders) {
         Ok(()) => 0,
         Err(e) => {
             println!("error={e}");
@@ -166,37 +267,77 @@ fn out(key: &str, value: impl std::fmt::Display) {
     println!("{key}={value}");
 }
 
-fn run(args: &Args) -> io::Result<()> {
+/// Waits (until `deadline`) for the order that starts with `word`; what follows it.
+fn order(orders: &Receiver<String>, word: &str, deadline: Instant) -> io::Result<String> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = orders
+            .recv_timeout(left)
+            .map_err(|_| io::Error::other(format!("no `{word}` from the bench in time")))?;
+        if let Some(rest) = line.strip_prefix(word) {
+            return Ok(rest.trim().to_string());
+        }
+    }
+}
+
+/// Nanoseconds of the wall clock: the same clock in every process of the machine.
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn run(args: &Args, orders: &Receiver<String>) -> io::Result<()> {
     let epoch = Instant::now();
-    let now_ns = move || epoch.elapsed().as_nanos() as u64;
     let pid = args.server_pid;
     let self_cpu = || sys::cpu_seconds("self").unwrap_or(0.0);
     let server_cpu = || sys::cpu_seconds(&pid.to_string()).unwrap_or(0.0);
     out("rss_empty_bytes", sys::rss_bytes(pid).unwrap_or(0));
-    let url_text = format!("ws://{}/ws", args.ws);
-    let url = Url::parse(&url_text).map_err(|e| io::Error::other(e.0))?;
+    let url_texts: Vec<String> = args.ws.iter().map(|a| format!("ws://{a}/ws")).collect();
+    let urls = url_texts
+        .iter()
+        .map(|u| Url::parse(u).map_err(|e| io::Error::other(e.0)))
+        .collect::<io::Result<Vec<Url>>>()?;
+    let url_text = &url_texts[0];
+    let messages: usize = args.phases.iter().map(|(n, _)| n).sum();
 
     let shared = Arc::new(Shared {
-        slots: (0..args.messages).map(|_| Slot::default()).collect(),
+        slots: (0..messages).map(|_| Slot::default()).collect(),
         ..Shared::default()
     });
 
-    // The sender joins first; its own copies are read and dropped by a drain thread.
-    let sender = ws::client::connect(&url_text).map_err(|e| io::Error::other(e.to_string()))?;
-    let _ = sender.get_ref().set_nodelay(true);
-    let (mut sender_reader, sender) = sender.split();
-    let drain = thread::spawn(move || while sender_reader.read().is_ok() {});
+    // The sender joins first; its own copies are read and dropped by a drain thread, which
+    // counts the lines the server says it could not pass on.
+    let mut sender = None;
+    let mut drain = None;
+    let refused = Arc::new(AtomicUsize::new(0));
+    if args.sender {
+        let socket = ws::client::connect(url_text).map_err(|e| io::Error::other(e.to_string()))?;
+        let _ = socket.get_ref().set_nodelay(true);
+        let (mut reader, writer) = socket.split();
+        let refused = refused.clone();
+        drain = Some(thread::spawn(move || {
+            while let Ok(message) = reader.read() {
+                if let Message::Text(line) = message
+                    && line.contains("your line was not delivered")
+                {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+        sender = Some(writer);
+    }
 
     let mut inboxes = Vec::new();
     let mut pollers = Vec::new();
     for n in 0..args.pollers {
         let (tx, rx) = mpsc::channel();
-        let shared = shared.clone();
+        let (shared, rest) = (shared.clone(), args.idle_rest);
         inboxes.push(tx);
         pollers.push(
             thread::Builder::new()
                 .name(format!("poller-{n}"))
-                .spawn(move || poll(rx, &shared, now_ns))?,
+                .spawn(move || poll(rx, &shared, now_ns, rest))?,
         );
     }
 
@@ -208,17 +349,17 @@ fn run(args: &Args) -> io::Result<()> {
     let mut connectors = Vec::new();
     for k in 0..args.connectors {
         let inboxes: Vec<Sender<Conn>> = inboxes.clone();
-        let (url, shared, connect_ms, failed) = (
-            url.clone(),
+        let (urls, shared, connect_ms, failed) = (
+            urls.clone(),
             shared.clone(),
             connect_ms.clone(),
             connect_failed.clone(),
         );
-        let (addr, members, step) = (args.ws, args.members, args.connectors);
+        let (addrs, members, step) = (args.ws.clone(), args.members, args.connectors);
         connectors.push(thread::spawn(move || {
             let mut times = Vec::new();
             for i in (k..members).step_by(step) {
-                match open(addr, &url) {
+                match open(addrs[i % addrs.len()], &urls[i % urls.len()]) {
                     Ok(conn) => {
                         times.push(ms(conn.started.elapsed()));
                         let _ = inboxes[i % inboxes.len()].send(conn);
@@ -250,7 +391,12 @@ fn run(args: &Args) -> io::Result<()> {
             >= connected
     });
     let opened = shared.opened.load(Ordering::Relaxed);
-    shared.target_online.store(opened + 1, Ordering::Relaxed);
+    let target = if args.settle_on_welcome {
+        1
+    } else {
+        opened + usize::from(args.sender)
+    };
+    shared.target_online.store(target, Ordering::Relaxed);
     let connect_all = connect_start.elapsed();
     let settled = wait(&|| {
         shared.settled.load(Ordering::Relaxed) + shared.closed.load(Ordering::Relaxed) >= opened
@@ -296,7 +442,7 @@ fn run(args: &Args) -> io::Result<()> {
     let mut stalled = Vec::new();
     for _ in 0..args.stalled {
         let mut socket =
-            ws::client::connect(&url_text).map_err(|e| io::Error::other(e.to_string()))?;
+            ws::client::connect(url_text).map_err(|e| io::Error::other(e.to_string()))?;
         let nick = match socket.read() {
             Ok(Message::Text(welcome)) => welcome
                 .strip_prefix("* welcome, you are ")
@@ -319,22 +465,44 @@ fn run(args: &Args) -> io::Result<()> {
     };
     let padding = " ".to_string() + &"p".repeat(args.payload.saturating_sub(40));
 
-    // Broadcasts.
+    if args.coordinated {
+        out("ready", 1);
+        order(orders, "go", deadline)?;
+    }
+
+    // Broadcasts: each series starts one interval of the previous after its last line.
     let alive = opened - shared.closed.load(Ordering::Relaxed);
     let first_send = now_ns();
     let send_start = Instant::now();
     let mut sent = 0;
-    for seq in 0..shared.slots.len() {
-        let due = send_start + args.interval * seq as u32;
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            thread::sleep(wait);
+    if let Some(sender) = &sender {
+        let mut due = send_start;
+        'phases: for (phase, &(count, interval)) in args.phases.iter().enumerate() {
+            for n in 0..count {
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    thread::sleep(wait);
+                }
+                if n == 0 {
+                    // As its first line leaves: the bench times this phase from here.
+                    out("phase", phase);
+                }
+                let ns = now_ns();
+                if let Err(e) = sender.send(Message::Text(format!("#B{sent}:{ns}{padding}"))) {
+                    shared.error(format!("sender: {e}"));
+                    break 'phases;
+                }
+                sent += 1;
+                due += interval;
+            }
         }
-        let ns = now_ns();
-        if let Err(e) = sender.send(Message::Text(format!("#B{seq}:{ns}{padding}"))) {
-            shared.error(format!("sender: {e}"));
-            break;
+    }
+    if args.coordinated {
+        // The sender may be in another process: the bench says how many it sent.
+        if args.sender {
+            out("sending_done", sent);
         }
-        sent += 1;
+        let told = order(orders, "end", deadline)?;
+        sent = told.parse::<usize>().unwrap_or(0).min(shared.slots.len());
     }
     let last_send = Instant::now();
     let complete = |shared: &Shared| {
@@ -342,10 +510,22 @@ fn run(args: &Args) -> io::Result<()> {
             .iter()
             .all(|s| s.count.load(Ordering::Relaxed) >= alive)
     };
-    while !complete(&shared)
-        && last_send.elapsed() < Duration::from_secs(5)
-        && Instant::now() < deadline
-    {
+    // Late is not lost: in scenario 9 a room over its CPU drains its backlog after the last
+    // line, so the wait ends only once nothing has arrived for 10 s. Otherwise 5 s at most.
+    let (mut progress, mut seen) = (Instant::now(), 0);
+    while !complete(&shared) && Instant::now() < deadline {
+        let now = shared.deliveries.load(Ordering::Relaxed);
+        if now != seen {
+            (progress, seen) = (Instant::now(), now);
+        }
+        let done = if args.coordinated {
+            progress.elapsed() >= Duration::from_secs(10)
+        } else {
+            last_send.elapsed() >= Duration::from_secs(5)
+        };
+        if done {
+            break;
+        }
         thread::sleep(Duration::from_millis(2));
     }
     let (cpu2, server_cpu2) = (self_cpu(), server_cpu());
@@ -381,6 +561,24 @@ fn run(args: &Args) -> io::Result<()> {
     out("last_p99_ms", percentile(&last_ms, 99.0));
     out("last_max_ms", percentile(&last_ms, 100.0));
     out("closed", shared.closed.load(Ordering::Relaxed));
+    out("not_delivered", refused.load(Ordering::Relaxed));
+    if args.coordinated {
+        let list = |value: &dyn Fn(&Slot) -> u64| {
+            slots
+                .iter()
+                .map(|s| value(s).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out(
+            "slot_count",
+            list(&|s| s.count.load(Ordering::Relaxed) as u64),
+        );
+        out(
+            "slot_max_us",
+            list(&|s| s.max_ns.load(Ordering::Relaxed) / 1000),
+        );
+    }
     if args.stalled > 0 {
         // Give the last evictions time to be announced: write timeout + 1 s after the end.
         let until = Instant::now() + Duration::from_secs(4);
@@ -423,9 +621,13 @@ fn run(args: &Args) -> io::Result<()> {
     }
     let _ = sampler.join();
     drop(stalled);
-    let _ = sender.close(1000, "bench done");
-    let _ = sender.shutdown();
-    let _ = drain.join();
+    if let Some(sender) = sender {
+        let _ = sender.close(1000, "bench done");
+        let _ = sender.shutdown();
+    }
+    if let Some(drain) = drain {
+        let _ = drain.join();
+    }
     out("done", 1);
     Ok(())
 }
@@ -464,11 +666,13 @@ fn explain(e: &io::Error) -> String {
 }
 
 /// A poller: owns its members' sockets and sweeps them until told to stop.
-fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64) {
+fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64, idle_rest: u32) {
     let mut conns: Vec<Conn> = Vec::new();
     let mut scratch = vec![0u8; 64 * 1024];
     let mut keys = MaskKeys::new();
     let mut nap = Duration::from_micros(20);
+    let mut tally = Tally::new(shared.slots.len());
+    let mut flushed = Instant::now();
     while !shared.stop.load(Ordering::Relaxed) {
         while let Ok(conn) = inbox.try_recv() {
             conns.push(conn);
@@ -486,7 +690,7 @@ fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64) {
                     }
                     Ok(n) => {
                         busy = true;
-                        conn.receive(&scratch[..n], shared, &now_ns, &mut keys);
+                        conn.receive(&scratch[..n], shared, &now_ns, &mut keys, &mut tally);
                         if n < scratch.len() {
                             break;
                         }
@@ -508,15 +712,21 @@ fn poll(inbox: Receiver<Conn>, shared: &Shared, now_ns: impl Fn() -> u64) {
             }
         }
         conns.retain(|c| !matches!(c.state, State::Dead));
+        if !busy || flushed.elapsed() >= FLUSH_EVERY {
+            tally.flush(shared);
+            flushed = Instant::now();
+        }
         if busy {
             nap = Duration::from_micros(20);
         } else {
             thread::sleep(nap);
             // An idle sweep over thousands of sockets costs a syscall each: rest at least as
-            // long as it took, so idle masses do not eat the CPU the server needs.
-            nap = (nap * 2).min(MAX_NAP.max(sweep.elapsed()));
+            // long as it took (or `idle_rest` times that), so idle masses do not eat the CPU
+            // the server needs.
+            nap = (nap * 2).min(MAX_NAP.max(sweep.elapsed() * idle_rest));
         }
     }
+    tally.flush(shared);
 }
 
 impl Conn {
@@ -541,6 +751,7 @@ impl Conn {
         shared: &Shared,
         now_ns: &impl Fn() -> u64,
         keys: &mut MaskKeys,
+        tally: &mut Tally,
     ) {
         match &mut self.state {
             State::Dead => return,
@@ -605,7 +816,7 @@ impl Conn {
                 break;
             };
             match header.opcode {
-                Opcode::Text => on_line(payload, &mut self.online_seen, shared, now_ns),
+                Opcode::Text => on_line(payload, &mut self.online_seen, shared, now_ns, tally),
                 Opcode::Ping => {
                     let mut pong = Vec::new();
                     frame::encode(
@@ -633,7 +844,13 @@ impl Conn {
 }
 
 /// A chat line: a benchmark message (`NICK: #B<seq>:<ns>`) or a notice with the room's size.
-fn on_line(line: &[u8], online_seen: &mut usize, shared: &Shared, now_ns: &impl Fn() -> u64) {
+fn on_line(
+    line: &[u8],
+    online_seen: &mut usize,
+    shared: &Shared,
+    now_ns: &impl Fn() -> u64,
+    tally: &mut Tally,
+) {
     {
         if let Some(at) = find(line, b"#B") {
             let text = std::str::from_utf8(&line[at + 2..]).unwrap_or("");
@@ -645,15 +862,11 @@ fn on_line(line: &[u8], online_seen: &mut usize, shared: &Shared, now_ns: &impl 
             let (Ok(seq), Ok(sent)) = (seq.parse::<usize>(), ns.trim().parse::<u64>()) else {
                 return;
             };
-            let Some(slot) = shared.slots.get(seq) else {
+            if seq >= shared.slots.len() {
                 return;
-            };
+            }
             let now = now_ns();
-            slot.max_ns
-                .fetch_max(now.saturating_sub(sent), Ordering::Relaxed);
-            slot.count.fetch_add(1, Ordering::Relaxed);
-            shared.deliveries.fetch_add(1, Ordering::Relaxed);
-            shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
+            tally.add(seq, now.saturating_sub(sent), now);
         } else if let Some(rest) = line.strip_prefix(b"* ")
             && let Some(at) = find(rest, b" dropped: too slow")
         {

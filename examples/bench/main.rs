@@ -10,6 +10,7 @@
 //! Prints a table, writes target/bench/results.csv and target/bench/fanout.svg. Targets are
 //! shown as met / not met, never asserted: a shared 2-core machine is noisy, ratios less so.
 
+mod cluster;
 mod echo;
 mod loadgen;
 mod report;
@@ -18,6 +19,7 @@ mod stats;
 mod sys;
 mod udp;
 
+use cluster::ClusterPlan;
 use echo::Timing;
 use room::RoomPlan;
 use stats::{Goal, Row};
@@ -98,7 +100,7 @@ fn main() -> ExitCode {
     let mut rows = Vec::new();
     let mut fanout_points = Vec::new();
     let wanted = |n: u32| plan.only.as_ref().is_none_or(|o| o.contains(&n));
-    for scenario in 1..=8 {
+    for scenario in 1..=9 {
         if !wanted(scenario) {
             continue;
         }
@@ -250,6 +252,26 @@ fn run_scenario(
             let calm = room(0)?;
             let stalled_run = room(stalled)?;
             report::slow_consumer_rows(members, stalled, &calm, &stalled_run, rows);
+        }
+        9 => {
+            // 3 processes x 8,000 members: 24,000 server threads, under pid_max (32,768).
+            let plan = ClusterPlan {
+                servers: 3,
+                per_server: if plan.quick { 300 } else { 8_000 },
+                loadgens: 2,
+                single: (if plan.quick { 10 } else { 20 }, Duration::from_millis(500)),
+                // What the room holds, then the rate asked for (the last: it may leave a backlog).
+                rates: if plan.quick {
+                    vec![(10, 3), (100, 3)]
+                } else {
+                    vec![(10, 10), (100, 10)]
+                },
+                echo_rounds: if plan.quick { 200 } else { 1_000 },
+                echo_runs: if plan.quick { 1 } else { 3 },
+                join_deadline: Duration::from_secs(if plan.quick { 20 } else { 120 }),
+            };
+            let run = cluster::run_cluster(&plan)?;
+            report::cluster_rows(&plan, &run, rows);
         }
         _ => {}
     }

@@ -1,7 +1,8 @@
 //! The results: the table on stdout, target/bench/results.csv, target/bench/fanout.svg.
 
+use crate::cluster::{ClusterPlan, ClusterRun};
 use crate::room::RoomRun;
-use crate::stats::{Goal, Row, number};
+use crate::stats::{Goal, Row, number, percentile};
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
@@ -229,6 +230,142 @@ pub fn scale_rows(members: usize, run: &RoomRun, rows: &mut Vec<Row>) {
         )),
         Goal::Below(1000.0),
     ));
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Scenario 9: one room over three `plainsock serve --cluster` processes and Redis.
+pub fn cluster_rows(plan: &ClusterPlan, run: &ClusterRun, rows: &mut Vec<Row>) {
+    let name = format!(
+        "9 cluster, {} x {} members",
+        plan.servers,
+        number(plan.per_server as f64)
+    );
+    let trouble = run.trouble.join("; ");
+    // Nothing measured is not 0 ms.
+    let percentile = |v: &[f64], p| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            percentile(v, p)
+        }
+    };
+    rows.push(
+        Row::new(&name, "members joined", "", run.joined as f64).note(format!(
+            "{} connects failed, {} handshakes failed; all in after {} s ({} load generators)",
+            number(run.connect_failed as f64),
+            number(run.handshake_failed as f64),
+            number(run.join_s),
+            plan.loadgens
+        )),
+    );
+    let Some((single, rates)) = run.phases.split_first() else {
+        return;
+    };
+    rows.push(
+        Row::new(
+            &name,
+            "one broadcast reaches all (p50)",
+            "ms",
+            percentile(&single.last_ms, 50.0),
+        )
+        .note(format!(
+            "{} of {} broadcasts {} ms apart reached everyone; max {} ms; {} deliveries lost",
+            single.last_ms.len(),
+            single.sent,
+            plan.single.1.as_millis(),
+            number(percentile(&single.last_ms, 100.0)),
+            number(single.lost as f64)
+        )),
+    );
+    rows.push(
+        Row::new(
+            &name,
+            "one broadcast reaches all (p99)",
+            "ms",
+            percentile(&single.last_ms, 99.0),
+        )
+        .goal(Goal::Below(1000.0)),
+    );
+    for (phase, &(rate, seconds)) in rates.iter().zip(&plan.rates) {
+        let what = format!("{rate} lines/s for {seconds} s");
+        let [redis, servers, loadgens, machine] = phase.cpu_pct;
+        rows.push(
+            Row::new(
+                &name,
+                &format!("{what}: deliveries lost"),
+                "",
+                phase.lost as f64,
+            )
+            .goal(Goal::Below(0.5))
+            .note(format!(
+                "{} lines to {} members ({} deliveries/s asked), sent in {} s; lost: not there \
+                 once nothing came for 10 s; {} members closed by the servers in the whole run{}",
+                number(phase.sent as f64),
+                number(run.joined as f64),
+                number((rate as u64 * run.joined) as f64),
+                number(phase.seconds),
+                number(run.closed as f64),
+                if trouble.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {trouble}")
+                }
+            )),
+        );
+        for p in [50.0, 99.0] {
+            rows.push(Row::new(
+                &name,
+                &format!("{what}: p{p} latency to last member"),
+                "ms",
+                percentile(&phase.last_ms, p),
+            ));
+        }
+        rows.push(
+            Row::new(&name, &format!("{what}: Redis CPU"), "% of a core", redis).note(format!(
+                "meanwhile the {} servers {} %, the load generators {} %, the machine {} % \
+                 (of one core; {} cores)",
+                plan.servers,
+                number(servers),
+                number(loadgens),
+                number(machine),
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            )),
+        );
+    }
+    rows.push(
+        Row::new(
+            &name,
+            "server RSS per member",
+            "KiB",
+            run.rss_bytes as f64 / (run.joined.max(1) as f64) / 1024.0,
+        )
+        .goal(Goal::Below(100.0))
+        .note(format!(
+            "RSS of the {} processes, idle: {} MiB in all ({} MiB before anyone joined); {} \
+             threads; Redis RSS {} MiB",
+            plan.servers,
+            number(run.rss_bytes as f64 / MIB),
+            number(run.rss_empty_bytes as f64 / MIB),
+            number(run.threads as f64),
+            number(run.redis_rss_bytes as f64 / MIB)
+        )),
+    );
+    for p in [50.0, 99.0] {
+        rows.push(
+            Row::new(
+                "9 link price, 1 member",
+                &format!("echo p{p} with --cluster"),
+                "ms",
+                percentile(&run.echo_cluster_ms, p),
+            )
+            .baseline(percentile(&run.echo_plain_ms, p))
+            .note(format!(
+                "baseline: the same process without --cluster; {} round trips each",
+                run.echo_plain_ms.len()
+            )),
+        );
+    }
 }
 
 const HEAD: [&str; 7] = [

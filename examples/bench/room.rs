@@ -1,4 +1,4 @@
-//! Scenarios 6 and 7: the chat server as users run it (`plainsock serve`, its own process),
+//! Scenarios 6 to 8: the chat server as users run it (`plainsock serve`, its own process),
 //! and the members in the load generator (this same binary, `bench load-gen`, its own
 //! process). This side spawns both, reads what they print, and kills both on every path.
 
@@ -74,9 +74,48 @@ fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
-/// Starts `plainsock serve` on free ports and returns it with its WebSocket address.
-fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard, SocketAddr)> {
-    let mut child = ChildGuard::new(
+/// The lines a child prints on stdout (it was spawned with `Stdio::piped()`).
+pub fn stdout_lines(child: &mut ChildGuard) -> io::Result<mpsc::Receiver<String>> {
+    let stdout = child
+        .child()
+        .and_then(|c| c.stdout.take())
+        .ok_or_else(|| io::Error::other("no stdout"))?;
+    Ok(lines_of(stdout))
+}
+
+/// Spawns `command` (stdout piped) and waits up to 10 s for the line in which `ready` finds
+/// what it looks for (an address, "ready"): a real event, never a sleep. Its stdout is drained
+/// from then on, so it can never block on a full pipe.
+pub fn spawn_until<T>(
+    command: &mut Command,
+    what: &str,
+    ready: impl Fn(&str) -> Option<T>,
+) -> io::Result<(ChildGuard, T)> {
+    let spawned = command.stdout(Stdio::piped()).spawn();
+    let mut child =
+        ChildGuard::new(spawned.map_err(|e| io::Error::other(format!("cannot run {what}: {e}")))?);
+    let lines = stdout_lines(&mut child)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .map_err(|_| io::Error::other(format!("{what} was not ready within 10 s")))?;
+        if let Some(found) = ready(&line) {
+            thread::spawn(move || for _ in lines {});
+            return Ok((child, found));
+        }
+    }
+}
+
+/// Starts `plainsock serve` on free ports (with `extra` flags, e.g. `--cluster URL`) and
+/// returns it with its WebSocket address.
+pub fn start_server(
+    members: usize,
+    announce_up_to: usize,
+    extra: &[&str],
+) -> io::Result<(ChildGuard, SocketAddr)> {
+    spawn_until(
         Command::new(plainsock_binary()?)
             .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .args(["--ws", "127.0.0.1:0", "--quiet"])
@@ -85,51 +124,40 @@ fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard
             .args(["--announce-up-to", &announce_up_to.to_string()])
             // Every simulated member comes from 127.0.0.1: no per-address cap.
             .args(["--max-per-ip", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()?,
-    );
-    let stdout = child
-        .child()
-        .and_then(|c| c.stdout.take())
-        .ok_or_else(|| io::Error::other("no stdout"))?;
-    let lines = lines_of(stdout);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .map_err(|_| io::Error::other("plainsock serve printed no ws address within 10 s"))?;
+            .args(extra)
+            .stdin(Stdio::null()),
+        "plainsock serve (its ws address)",
         // `  ws   127.0.0.1:PORT  open http://...`
-        if let Some(rest) = line.trim_start().strip_prefix("ws ")
-            && let Some(addr) = rest.split_whitespace().next()
-            && let Ok(addr) = addr.parse()
-        {
-            // Keep draining its stdout so it can never block on a full pipe.
-            thread::spawn(move || for _ in lines {});
-            return Ok((child, addr));
-        }
+        |line| {
+            line.trim_start()
+                .strip_prefix("ws ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        },
+    )
+}
+
+/// Each process holds one descriptor per member (plus a few): checked before starting.
+pub fn check_open_files(members: usize) -> io::Result<()> {
+    let need = members as u64 + 200;
+    match sys::open_files_limit() {
+        Some(limit) if limit < need => Err(io::Error::other(format!(
+            "{members} members need about {need} open files per process, but the limit is \
+             {limit}: run `ulimit -n {}` first (make bench does)",
+            need.max(20_000)
+        ))),
+        _ => Ok(()),
     }
 }
 
 /// Runs one room: a fresh server, `plan.members` members, `plan.messages` broadcasts.
 pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
-    // Each process holds one descriptor per member (plus a few): check before starting.
-    let need = plan.members as u64 + 200;
-    match sys::open_files_limit() {
-        Some(limit) if limit < need => {
-            return Err(io::Error::other(format!(
-                "{} members need about {need} open files per process, but the limit is {limit}: \
-                 run `ulimit -n {}` first (make bench does)",
-                plan.members,
-                need.max(20_000)
-            )));
-        }
-        _ => {}
-    }
+    check_open_files(plan.members)?;
     // Scenario 8 counts evictions one by one: every leave is announced on its own.
     let announce_up_to = if plan.stalled > 0 { 100_000 } else { 100 };
-    let (mut server, ws) = start_server(plan.members + plan.stalled, announce_up_to)?;
+    let (mut server, ws) = start_server(plan.members + plan.stalled, announce_up_to, &[])?;
     let overflows_before = sys::listen_overflows();
     let exe = std::env::current_exe()?;
     let mut loadgen = ChildGuard::new(
@@ -148,11 +176,7 @@ pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
             .stdout(Stdio::piped())
             .spawn()?,
     );
-    let stdout = loadgen
-        .child()
-        .and_then(|c| c.stdout.take())
-        .ok_or_else(|| io::Error::other("no stdout"))?;
-    let lines = lines_of(stdout);
+    let lines = stdout_lines(&mut loadgen)?;
     let mut values = HashMap::new();
     // The load generator ends itself at its deadline; allow it some time to report.
     let hard_stop = Instant::now() + plan.deadline + Duration::from_secs(15);

@@ -73,6 +73,21 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) as f64 / CLK_TCK)
 }
 
+/// CPU seconds the whole machine has been busy (every CPU: user, nice, system, irq, softirq),
+/// from the `cpu` line of /proc/stat: what the processes measured leave is other work.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let text = fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = text
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let busy: u64 = [0, 1, 2, 5, 6].iter().filter_map(|&i| ticks.get(i)).sum();
+    Some(busy as f64 / CLK_TCK)
+}
+
 /// `TcpExt: ListenOverflows` from /proc/net/netstat: SYNs dropped because an accept queue
 /// was full (what `nstat` shows as TcpExtListenOverflows). Machine-wide.
 pub fn listen_overflows() -> Option<u64> {
@@ -91,6 +106,21 @@ pub fn listen_overflows() -> Option<u64> {
         }
     }
     None
+}
+
+/// Threads on the whole machine now (the 4th field of /proc/loadavg, `running/total`), and
+/// the most there may be: every thread takes a pid, so `kernel.pid_max` bounds them.
+pub fn threads_and_pid_max() -> Option<(u64, u64)> {
+    let load = fs::read_to_string("/proc/loadavg").ok()?;
+    let total = load
+        .split_whitespace()
+        .nth(3)?
+        .split_once('/')?
+        .1
+        .parse()
+        .ok()?;
+    let max = fs::read_to_string("/proc/sys/kernel/pid_max").ok()?;
+    Some((total, max.trim().parse().ok()?))
 }
 
 /// The soft limit on open files of this process (children inherit it).
