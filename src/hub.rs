@@ -250,10 +250,14 @@ struct MemberInfo {
 }
 
 impl MemberInfo {
-    /// How `/who` shows the member: `tcp from 203.0.113.7` (the client's own address, also
-    /// behind a trusted proxy).
+    /// How `/who` shows the member: `tcp from 203.0.113.7:51234`, the client's own end of its
+    /// connection (also behind a trusted proxy; without the port when the proxy gave none).
     fn how(&self) -> String {
-        format!("{} from {}", self.transport, self.peer.ip().to_canonical())
+        let ip = self.peer.ip().to_canonical();
+        match self.peer.port() {
+            0 => format!("{} from {ip}", self.transport),
+            port => format!("{} from {}", self.transport, SocketAddr::new(ip, port)),
+        }
     }
 }
 

@@ -238,13 +238,13 @@ fn who_lists_the_whole_room_and_nicks_are_unique_across_processes() {
     carol.send("/who");
     let who = carol.expect_prefix("* 3 online: ");
     for want in [
-        "alice (tcp from 127.0.0.1, ",
-        "ALICE2 (udp from 127.0.0.1, ",
-        &format!("{} (websocket from 127.0.0.1, ", carol.nick),
+        "alice (tcp from 127.0.0.1:",
+        "ALICE2 (udp from 127.0.0.1:",
+        &format!("{} (websocket from 127.0.0.1:", carol.nick),
     ] {
         assert!(who.contains(want), "{who}");
     }
-    // `* 3 online: alice (tcp from 127.0.0.1, PROCESS), …`
+    // `* 3 online: alice (tcp from 127.0.0.1:PORT, PROCESS), …`
     let listed = who.trim_start_matches("* 3 online: ").trim_end_matches(')');
     let processes: HashSet<&str> = listed
         .split("), ")

@@ -52,7 +52,7 @@ fn a_polling_member_chats_with_tcp_udp_and_websocket_members() {
     tcp.send("/who");
     let who = tcp.expect_prefix("* 4 online: ");
     assert!(
-        who.contains(&format!("{} (polling from 127.0.0.1)", polling.nick)),
+        who.contains(&format!("{} (polling from 127.0.0.1:", polling.nick)),
         "{who}"
     );
 

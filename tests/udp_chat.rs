@@ -24,8 +24,8 @@ fn tcp_and_udp_members_share_one_room() {
     udp.send("/who");
     let who = udp.expect_prefix("* 2 online: ");
     assert!(
-        who.contains(&format!("{} (udp from 127.0.0.1)", udp.nick))
-            && who.contains(&format!("{} (tcp from 127.0.0.1)", tcp.nick))
+        who.contains(&format!("{} (udp from 127.0.0.1:", udp.nick))
+            && who.contains(&format!("{} (tcp from 127.0.0.1:", tcp.nick))
     );
 }
 

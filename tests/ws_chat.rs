@@ -231,7 +231,7 @@ fn browsers_terminals_and_datagrams_share_one_room() {
     let who = ws.line();
     assert!(
         who.starts_with("* 3 online: ")
-            && who.contains(&format!("{} (websocket from 127.0.0.1)", ws.nick)),
+            && who.contains(&format!("{} (websocket from 127.0.0.1:", ws.nick)),
         "{who}"
     );
 
