@@ -7,11 +7,13 @@
 //! bench load-gen   (internal) the room's members, in a process of their own
 //! ```
 //!
-//! Prints a table, writes target/bench/results.csv and target/bench/fanout.svg. Targets are
+//! Prints a table, writes target/bench/results.csv and target/bench/fanout.svg (scenario 10:
+//! also polling.csv and polling.svg). Targets are
 //! shown as met / not met, never asserted: a shared 2-core machine is noisy, ratios less so.
 
 mod echo;
 mod loadgen;
+mod polling;
 mod report;
 mod room;
 mod stats;
@@ -98,7 +100,7 @@ fn main() -> ExitCode {
     let mut rows = Vec::new();
     let mut fanout_points = Vec::new();
     let wanted = |n: u32| plan.only.as_ref().is_none_or(|o| o.contains(&n));
-    for scenario in 1..=8 {
+    for scenario in (1..=8).chain([10]) {
         if !wanted(scenario) {
             continue;
         }
@@ -250,6 +252,17 @@ fn run_scenario(
             let calm = room(0)?;
             let stalled_run = room(stalled)?;
             report::slow_consumer_rows(members, stalled, &calm, &stalled_run, rows);
+        }
+        10 => {
+            // Short polling, long polling and WebSocket: one line a second to the same clients.
+            let (clients, messages) = if plan.quick { (20, 5) } else { (100, 30) };
+            let interval = Duration::from_secs(1);
+            let plan = polling::Plan {
+                clients,
+                messages,
+                interval,
+            };
+            polling::run(&plan, rows)?;
         }
         _ => {}
     }

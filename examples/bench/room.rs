@@ -74,8 +74,14 @@ fn lines_of(stdout: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
-/// Starts `plainsock serve` on free ports and returns it with its WebSocket address.
-fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard, SocketAddr)> {
+/// The addresses `plainsock serve` printed.
+pub struct Ports {
+    pub tcp: Option<SocketAddr>,
+    pub ws: SocketAddr,
+}
+
+/// Starts `plainsock serve` on free ports and returns it with its addresses.
+pub fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard, Ports)> {
     let mut child = ChildGuard::new(
         Command::new(plainsock_binary()?)
             .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
@@ -95,11 +101,16 @@ fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard
         .ok_or_else(|| io::Error::other("no stdout"))?;
     let lines = lines_of(stdout);
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut tcp = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = lines
             .recv_timeout(left)
             .map_err(|_| io::Error::other("plainsock serve printed no ws address within 10 s"))?;
+        // `  tcp  127.0.0.1:PORT  join with: nc ...`, printed before the ws line.
+        if let Some(rest) = line.trim_start().strip_prefix("tcp ") {
+            tcp = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+        }
         // `  ws   127.0.0.1:PORT  open http://...`
         if let Some(rest) = line.trim_start().strip_prefix("ws ")
             && let Some(addr) = rest.split_whitespace().next()
@@ -107,7 +118,7 @@ fn start_server(members: usize, announce_up_to: usize) -> io::Result<(ChildGuard
         {
             // Keep draining its stdout so it can never block on a full pipe.
             thread::spawn(move || for _ in lines {});
-            return Ok((child, addr));
+            return Ok((child, Ports { tcp, ws: addr }));
         }
     }
 }
@@ -129,7 +140,7 @@ pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
     }
     // Scenario 8 counts evictions one by one: every leave is announced on its own.
     let announce_up_to = if plan.stalled > 0 { 100_000 } else { 100 };
-    let (mut server, ws) = start_server(plan.members + plan.stalled, announce_up_to)?;
+    let (mut server, Ports { ws, .. }) = start_server(plan.members + plan.stalled, announce_up_to)?;
     let overflows_before = sys::listen_overflows();
     let exe = std::env::current_exe()?;
     let mut loadgen = ChildGuard::new(
