@@ -255,12 +255,12 @@ fn run_scenario(
         }
         10 => {
             // Short polling, long polling and WebSocket: one line a second to the same clients.
-            let (clients, messages) = if plan.quick { (20, 5) } else { (100, 30) };
-            let interval = Duration::from_secs(1);
+            let (clients, messages, quiet) = if plan.quick { (20, 5, 2) } else { (100, 30, 5) };
             let plan = polling::Plan {
                 clients,
                 messages,
-                interval,
+                interval: Duration::from_secs(1),
+                quiet: Duration::from_secs(quiet),
             };
             polling::run(&plan, rows)?;
         }

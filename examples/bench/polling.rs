@@ -55,6 +55,8 @@ pub struct Plan {
     pub clients: usize,
     pub messages: usize,
     pub interval: Duration,
+    /// Before the first line: a while with nothing said, to see what asking costs alone.
+    pub quiet: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -501,6 +503,9 @@ struct Outcome {
     cpu_s: f64,
     latency_ms: Vec<f64>,
     missed: u64,
+    /// While nothing was said: per client and second.
+    idle_bytes_per_s: f64,
+    idle_requests_per_s: f64,
     trouble: String,
 }
 
@@ -586,7 +591,12 @@ fn measure(mode: Mode, plan: &Plan) -> io::Result<Outcome> {
 
     let pid = server.pid.to_string();
     let cpu = || sys::cpu_seconds(&pid).unwrap_or(f64::NAN);
+    let (quiet0, quiet_start) = (counters.traffic(), Instant::now());
+    thread::sleep(plan.quiet);
     let ((bytes0, requests0), cpu0) = (counters.traffic(), cpu());
+    let quiet_s = quiet_start.elapsed().as_secs_f64() * all as f64;
+    let idle_bytes_per_s = (bytes0 - quiet0.0) as f64 / quiet_s;
+    let idle_requests_per_s = (requests0 - quiet0.1) as f64 / quiet_s;
     let start = Instant::now();
     let mut sent = 0;
     for seq in 0..plan.messages {
@@ -638,6 +648,8 @@ fn measure(mode: Mode, plan: &Plan) -> io::Result<Outcome> {
         cpu_s: cpu1 - cpu0,
         latency_ms,
         missed: counters.missed.load(Ordering::Relaxed),
+        idle_bytes_per_s,
+        idle_requests_per_s,
         trouble,
     })
 }
@@ -701,6 +713,18 @@ fn add_rows(plan: &Plan, outcomes: &[Outcome], rows: &mut Vec<Row>) {
             "utime+stime from /proc: {} s in the window",
             number(o.cpu_s)
         )));
+        let idle = Row::new(
+            &name,
+            "bytes per client-second, room quiet",
+            "B",
+            o.idle_bytes_per_s,
+        );
+        rows.push(idle.note(format!(
+            "{} requests per client-second; {} s with nothing said, before the first line \
+             (heartbeats, every 30 s, fall outside it)",
+            number(o.idle_requests_per_s),
+            plan.quiet.as_secs()
+        )));
         let mut note = format!("baseline: {} lines x {} clients", o.sent, plan.clients);
         if o.missed > 0 {
             let _ = write!(note, "; /history reported {} missed", o.missed);
@@ -720,12 +744,13 @@ fn add_rows(plan: &Plan, outcomes: &[Outcome], rows: &mut Vec<Row>) {
 fn csv(plan: &Plan, outcomes: &[Outcome]) -> String {
     let mut csv = String::from(
         "mode,clients,interval_ms,sent,expected,delivered,bytes_per_message,requests_per_message,\
-         p50_ms,p99_ms,server_cpu_us_per_message,missed,trouble\n",
+         p50_ms,p99_ms,server_cpu_us_per_message,missed,quiet_bytes_per_client_s,\
+         quiet_requests_per_client_s,trouble\n",
     );
     for o in outcomes {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{:.1},{:.3},{:.3},{:.3},{:.2},{},{}",
+            "{},{},{},{},{},{},{:.1},{:.3},{:.3},{:.3},{:.2},{},{:.1},{:.3},{}",
             o.mode.key(),
             plan.clients,
             plan.interval.as_millis(),
@@ -738,6 +763,8 @@ fn csv(plan: &Plan, outcomes: &[Outcome]) -> String {
             o.p99_ms(),
             o.cpu_us_per_message(),
             o.missed,
+            o.idle_bytes_per_s,
+            o.idle_requests_per_s,
             csv_field(&o.trouble)
         );
     }
