@@ -775,12 +775,13 @@ fn csv(plan: &Plan, outcomes: &[Outcome]) -> String {
 /// over the bars (WebSocket's latency is a thousandth of short polling's: no shared axis).
 fn svg(plan: &Plan, outcomes: &[Outcome]) -> String {
     type Measure = fn(&Outcome) -> f64;
-    let measures: [(&str, Measure); 5] = [
+    let measures: [(&str, Measure); 6] = [
         ("bytes / message", Outcome::bytes_per_message),
         ("requests / message", Outcome::requests_per_message),
         ("latency p50 (ms)", Outcome::p50_ms),
         ("latency p99 (ms)", Outcome::p99_ms),
         ("server CPU / message (µs)", Outcome::cpu_us_per_message),
+        ("quiet: bytes / client-s", |o| o.idle_bytes_per_s),
     ];
     let (panel_w, h, top, bottom, gap) = (170.0, 360.0, 60.0, 50.0, 14.0);
     let w = panel_w * measures.len() as f64 + 20.0;
