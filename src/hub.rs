@@ -94,7 +94,25 @@ enum Event {
         id: MemberId,
     },
     Count(Sender<usize>),
+    History {
+        after: u64,
+        reply: Sender<History>,
+    },
     Shutdown,
+}
+
+/// The room's messages after a number, for a client that asks again and again (short polling,
+/// `GET /history?after=SEQ`). Messages are numbered 1, 2, 3 … as they enter the history, by the
+/// hub, so the numbers follow the room's one order. With `--cluster` they are this process's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct History {
+    /// The number of the room's latest message (0: none yet): the client's next `after`.
+    pub latest: u64,
+    /// The messages numbered above `after` that the history still holds, oldest first.
+    pub lines: Vec<String>,
+    /// Messages numbered above `after` that the history no longer holds (the client fell
+    /// behind by more than `--history`).
+    pub missed: u64,
 }
 
 /// The transports' handle on the room. Cheap to clone.
@@ -187,6 +205,7 @@ impl Hub {
             nicks: HashSet::new(),
             history: VecDeque::new(),
             history_len: config.history,
+            latest: 0,
             max_line: config.max_line,
             announce_up_to: config.announce_up_to,
             churn: Churn::default(),
@@ -237,6 +256,13 @@ impl Hub {
         rx.recv().unwrap_or(0)
     }
 
+    /// The room's messages numbered above `after` (see [`History`]); `None` once the hub is gone.
+    pub fn history(&self, after: u64) -> Option<History> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.events.send(Event::History { after, reply }).ok()?;
+        rx.recv().ok()
+    }
+
     /// Says goodbye to every member, closes them, and ends the hub thread.
     pub fn shutdown(&self) {
         let _ = self.events.send(Event::Shutdown);
@@ -267,6 +293,8 @@ struct Room {
     nicks: HashSet<String>,
     history: VecDeque<Arc<Outgoing>>,
     history_len: usize,
+    /// The number of the latest message (the history holds the last `history.len()` of them).
+    latest: u64,
     /// The longest line a member may send (every transport's limit), told in the welcome.
     max_line: usize,
     /// Joins and leaves are announced one by one while the room is at most this big.
@@ -368,6 +396,9 @@ impl Room {
             }
             Event::Count(reply) => {
                 let _ = reply.send(self.members.len());
+            }
+            Event::History { after, reply } => {
+                let _ = reply.send(self.history_after(after));
             }
             Event::Shutdown => {}
         }
@@ -573,8 +604,9 @@ impl Room {
         self.writers.broadcast(&line);
     }
 
-    /// Keeps a message for newcomers (the last `history_len`).
+    /// Numbers a message and keeps it for newcomers (the last `history_len`).
     fn remember(&mut self, line: Arc<Outgoing>) {
+        self.latest += 1;
         if self.history_len == 0 {
             return;
         }
@@ -582,6 +614,22 @@ impl Room {
             self.history.pop_front();
         }
         self.history.push_back(line);
+    }
+
+    /// The messages numbered above `after`: the history holds `latest - len + 1 ..= latest`.
+    fn history_after(&self, after: u64) -> History {
+        let first = self.latest + 1 - self.history.len() as u64;
+        let skip = after.saturating_add(1).saturating_sub(first);
+        History {
+            latest: self.latest,
+            lines: self
+                .history
+                .iter()
+                .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                .map(|line| line.line().to_string())
+                .collect(),
+            missed: (first - 1).saturating_sub(after),
+        }
     }
 
     /// Members in the whole room: here, plus the other processes' (from Redis) if clustered.

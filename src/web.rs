@@ -1,5 +1,7 @@
-//! The HTTP port: the chat page at `GET /`, the chat room at `GET /ws` (WebSocket), and at
-//! `GET /status` why `/ws` would refuse a page.
+//! The HTTP port: the chat page at `GET /`, the chat room at `GET /ws` (WebSocket), at
+//! `GET /status` why `/ws` would refuse a page, and at `GET /history?after=SEQ` the room's
+//! latest messages for a client that asks again and again (short polling, what WebSocket
+//! replaces; `make bench` scenario 10 measures the difference).
 //!
 //! Why WebSocket exists: HTTP only answers requests, so a page could not be told of new chat
 //! lines without asking again and again. The upgrade turns this one HTTP connection into a
@@ -10,6 +12,7 @@ use crate::conn::Context;
 use crate::delivery::lanes::SHORT_WRITE;
 use crate::delivery::{Farewell, Outgoing, Outlet};
 use crate::hub::Transport;
+use crate::json::Json;
 use crate::limits::{AddressSlot, TOO_MANY_FROM_YOU};
 use crate::proxy::{self, Client};
 use crate::ws::{self, Error, Message, Role, WsReader, WsWriter};
@@ -62,15 +65,41 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     let Some(_place) = early.or_else(|| take_place(stream, client.addr, ctx)) else {
         return;
     };
-    // RFC 9110 §9.3.2: HEAD is GET without the body; a server MUST support both.
+    let (mut request, mut leftover, mut client) = (request, leftover, client);
+    // Only `/history` keeps the connection open: a short-polling client asks again on it
+    // (RFC 9112 §9.3), within the handshake timeout, or the connection ends quietly.
+    while let Some(rest) = route(stream, &client, ctx, request, leftover) {
+        let timeout = config.handshake_timeout;
+        match http::next_request(stream, rest, config.max_head, timeout, timeout) {
+            Ok(Some(next)) => {
+                (request, leftover) = next;
+                client = proxy::client(peer, &request.headers, &config.trust_proxy);
+            }
+            Ok(None) => return,
+            Err(e) => return respond(stream, e.status, &[], &e.reason),
+        }
+    }
+}
+
+/// Answers one request. `Some(leftover)`: the connection stays open for the next one.
+fn route(
+    stream: &Arc<TcpStream>,
+    client: &Client,
+    ctx: &Arc<Context>,
+    request: Request,
+    leftover: Vec<u8>,
+) -> Option<Vec<u8>> {
     if request.method == "GET" && request.path() == "/ws" {
         // Handed over whole: the member's thread keeps nothing of it once it is in the room.
-        return upgrade(stream, &client, ctx, request, leftover);
+        upgrade(stream, client, ctx, request, leftover);
+        return None;
     }
+    // RFC 9110 §9.3.2: HEAD is GET without the body; a server MUST support both.
     let head_only = request.method == "HEAD";
     let path = request.path();
     if let Some(socketio) = ctx.socketio.as_ref().filter(|s| s.serves(&request.target)) {
-        return socketio.serve_connection(stream, request, leftover);
+        socketio.serve_connection(stream, request, leftover);
+        return None;
     }
     match (request.method.as_str(), path) {
         ("GET" | "HEAD", "/" | "/index.html") if handshake::wants_upgrade(&request) => {
@@ -91,7 +120,10 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
             http::close_after_response(stream);
         }
         ("HEAD", "/ws") => respond_to(stream, true, 400, &[], NOT_AN_UPGRADE),
-        ("GET", "/status") => status(stream, &client, ctx, &request),
+        ("GET", "/status") => status(stream, client, ctx, &request),
+        ("GET" | "HEAD", "/history") => {
+            return history(stream, client, ctx, &request, head_only).then_some(leftover);
+        }
         ("GET" | "HEAD", _) => respond_to(
             stream,
             head_only,
@@ -106,6 +138,7 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
             "only GET and HEAD are served here",
         ),
     }
+    None
 }
 
 /// A place under `--max-per-ip` for `client`; without one, a 503 saying why.
@@ -161,11 +194,7 @@ fn upgrade(
         }
     };
     if let Some(origin) = request.header("Origin")
-        && !http::origin_allowed(
-            origin,
-            client.own_origin(request.host()).as_deref(),
-            &ctx.config.allow_origins,
-        )
+        && foreign(origin, client, ctx, request)
     {
         let why = format!("pages from {origin} may not open this chat");
         return respond(stream, 403, &[], &why);
@@ -200,6 +229,13 @@ fn upgrade(
     chat_member(reader, writer, stream, peer, ctx);
 }
 
+/// Is `origin` neither this server's own pages nor one of `--allow-origin`? (CSRF: see
+/// [`http::origin_allowed`].)
+fn foreign(origin: &str, client: &Client, ctx: &Context, request: &Request) -> bool {
+    let own = client.own_origin(request.host());
+    !http::origin_allowed(origin, own.as_deref(), &ctx.config.allow_origins)
+}
+
 /// `GET /status?origin=ORIGIN`: would `/ws` take a page from ORIGIN now? A browser shows a
 /// script no refused handshake's status or body, only a close (1006), so the page asks here,
 /// over plain HTTP, why it could not join: 200, or the 403 or 503 that `/ws` answers, each with
@@ -214,11 +250,7 @@ fn status(stream: &TcpStream, client: &Client, ctx: &Context, request: &Request)
         .split('&')
         .find_map(|pair| pair.strip_prefix("origin="));
     if let Some(origin) = request.header("Origin").or(asked)
-        && !http::origin_allowed(
-            origin,
-            client.own_origin(request.host()).as_deref(),
-            &ctx.config.allow_origins,
-        )
+        && foreign(origin, client, ctx, request)
     {
         let why = "this server takes chat connections only from its own pages \
                    (and from origins given with --allow-origin)";
@@ -235,6 +267,92 @@ fn status(stream: &TcpStream, client: &Client, ctx: &Context, request: &Request)
         &[("Cache-Control", "no-store")],
         "the room has space",
     )
+}
+
+/// `GET /history?after=SEQ`: the room's messages numbered above SEQ, at once, as JSON:
+/// `{"next":N,"lines":["alice: hi",…],"missed":M}`. N is the latest message's number (the next
+/// SEQ to ask with), M how many after SEQ the history (`--history`) no longer holds. No SEQ is
+/// `after=0`, from the start. The page's own origin only, as at `/ws`, and no CORS headers.
+/// True when the connection stays open for the client's next request.
+fn history(
+    stream: &TcpStream,
+    client: &Client,
+    ctx: &Context,
+    request: &Request,
+    head_only: bool,
+) -> bool {
+    let no_store = [("Cache-Control", "no-store")];
+    if let Some(origin) = request.header("Origin")
+        && foreign(origin, client, ctx, request)
+    {
+        let why = format!("pages from {origin} may not read this chat");
+        respond(stream, 403, &no_store, &why);
+        return false;
+    }
+    let after = match parse_after(request.query().unwrap_or_default()) {
+        Ok(after) => after,
+        Err(why) => {
+            respond(stream, 400, &no_store, &why);
+            return false;
+        }
+    };
+    let Some(page) = ctx.hub.history(after) else {
+        respond(stream, 503, &no_store, "the room is shutting down");
+        return false;
+    };
+    if after > page.latest {
+        let why = format!(
+            "after={after}: there is no message {after} yet (the latest is {}); \
+             start again from after=0",
+            page.latest
+        );
+        respond(stream, 400, &no_store, &why);
+        return false;
+    }
+    let body = Json::object([
+        ("next", Json::from(page.latest)),
+        (
+            "lines",
+            Json::Array(page.lines.into_iter().map(Json::from).collect()),
+        ),
+        ("missed", Json::from(page.missed)),
+    ])
+    .to_string();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Cache-Control", "no-store"),
+    ];
+    let keep_alive = !head_only && http::wants_keep_alive(request);
+    let sent = if head_only {
+        http::write_response_head(&mut &*stream, 200, &headers, body.as_bytes())
+    } else if keep_alive {
+        http::write_response_keep_alive(&mut &*stream, 200, &headers, body.as_bytes())
+    } else {
+        http::write_response(&mut &*stream, 200, &headers, body.as_bytes())
+    };
+    if sent.is_ok() && keep_alive {
+        return true;
+    }
+    http::close_after_response(stream);
+    false
+}
+
+/// `after=SEQ` in a query: SEQ in decimal digits (no sign, at most a u64). Absent: 0.
+fn parse_after(query: &str) -> Result<u64, String> {
+    let Some(seq) = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("after="))
+    else {
+        return Ok(0);
+    };
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        let shown: String = seq.chars().take(40).collect();
+        return Err(format!(
+            "after={shown}: SEQ must be a message number in decimal digits, as in after=42"
+        ));
+    }
+    seq.parse()
+        .map_err(|_| format!("after: {} digits is beyond any message number", seq.len()))
 }
 
 /// Reads the member's messages until it leaves; pings it when it is quiet (keepalive).
@@ -386,6 +504,27 @@ pub(crate) fn refuse(stream: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_is_a_decimal_message_number() {
+        assert_eq!(parse_after(""), Ok(0));
+        assert_eq!(parse_after("x=1"), Ok(0));
+        assert_eq!(parse_after("after=0"), Ok(0));
+        assert_eq!(parse_after("x=1&after=42"), Ok(42));
+        assert_eq!(parse_after("after=18446744073709551615"), Ok(u64::MAX));
+        for bad in [
+            "after=",
+            "after=-1",
+            "after=+1",
+            "after=1e3",
+            "after=%31",
+            "after= 1",
+        ] {
+            assert!(parse_after(bad).is_err(), "{bad}");
+        }
+        let too_big = parse_after("after=18446744073709551616").unwrap_err();
+        assert!(too_big.contains("beyond"), "{too_big}");
+    }
 
     #[test]
     fn close_reasons_are_cut_to_fit_a_control_frame() {

@@ -169,7 +169,7 @@ pub fn run_cluster(plan: &ClusterPlan) -> io::Result<ClusterRun> {
             &["--cluster", &url],
         )?);
     }
-    let addrs: Vec<String> = servers.iter().map(|(_, a)| a.to_string()).collect();
+    let addrs: Vec<String> = servers.iter().map(|(_, a)| a.ws.to_string()).collect();
     let pids: Vec<u32> = servers.iter().map(|(s, _)| s.pid).collect();
     let rss = || pids.iter().filter_map(|&p| sys::rss_bytes(p)).sum();
     run.rss_empty_bytes = rss();
@@ -435,7 +435,7 @@ fn echo_price(redis: &Redis, plan: &ClusterPlan) -> io::Result<(Vec<f64>, Vec<f6
                 &mut clustered,
             ),
         ] {
-            let (server, ws) = room::start_server(10, 100, extra)?;
+            let (server, room::Ports { ws, .. }) = room::start_server(10, 100, extra)?;
             times.extend(echo_latency(&format!("ws://{ws}/ws"), plan.echo_rounds)?);
             drop(server);
         }

@@ -7,12 +7,14 @@
 //! bench load-gen   (internal) the room's members, in a process of their own
 //! ```
 //!
-//! Prints a table, writes target/bench/results.csv and target/bench/fanout.svg. Targets are
+//! Prints a table, writes target/bench/results.csv and target/bench/fanout.svg (scenario 10:
+//! also polling.csv and polling.svg). Targets are
 //! shown as met / not met, never asserted: a shared 2-core machine is noisy, ratios less so.
 
 mod cluster;
 mod echo;
 mod loadgen;
+mod polling;
 mod report;
 mod room;
 mod stats;
@@ -100,7 +102,7 @@ fn main() -> ExitCode {
     let mut rows = Vec::new();
     let mut fanout_points = Vec::new();
     let wanted = |n: u32| plan.only.as_ref().is_none_or(|o| o.contains(&n));
-    for scenario in 1..=9 {
+    for scenario in 1..=10 {
         if !wanted(scenario) {
             continue;
         }
@@ -272,6 +274,17 @@ fn run_scenario(
             };
             let run = cluster::run_cluster(&plan)?;
             report::cluster_rows(&plan, &run, rows);
+        }
+        10 => {
+            // Short polling, long polling and WebSocket: one line a second to the same clients.
+            let (clients, messages, quiet) = if plan.quick { (20, 5, 2) } else { (100, 30, 5) };
+            let plan = polling::Plan {
+                clients,
+                messages,
+                interval: Duration::from_secs(1),
+                quiet: Duration::from_secs(quiet),
+            };
+            polling::run(&plan, rows)?;
         }
         _ => {}
     }

@@ -437,7 +437,7 @@ pub fn print_table(rows: &[Row]) {
 }
 
 /// target/bench, beside target/release (found from this executable's path).
-fn out_dir() -> io::Result<PathBuf> {
+pub fn out_dir() -> io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let target = exe
         .ancestors()
@@ -446,7 +446,7 @@ fn out_dir() -> io::Result<PathBuf> {
     Ok(target.join("bench"))
 }
 
-fn csv_field(s: &str) -> String {
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -89,7 +89,7 @@ pub fn stdout_lines(child: &mut ChildGuard) -> io::Result<mpsc::Receiver<String>
 pub fn spawn_until<T>(
     command: &mut Command,
     what: &str,
-    ready: impl Fn(&str) -> Option<T>,
+    mut ready: impl FnMut(&str) -> Option<T>,
 ) -> io::Result<(ChildGuard, T)> {
     let spawned = command.stdout(Stdio::piped()).spawn();
     let mut child =
@@ -108,13 +108,20 @@ pub fn spawn_until<T>(
     }
 }
 
+/// The addresses `plainsock serve` printed.
+pub struct Ports {
+    pub tcp: Option<SocketAddr>,
+    pub ws: SocketAddr,
+}
+
 /// Starts `plainsock serve` on free ports (with `extra` flags, e.g. `--cluster URL`) and
-/// returns it with its WebSocket address.
+/// returns it with its addresses.
 pub fn start_server(
     members: usize,
     announce_up_to: usize,
     extra: &[&str],
-) -> io::Result<(ChildGuard, SocketAddr)> {
+) -> io::Result<(ChildGuard, Ports)> {
+    let mut tcp = None;
     spawn_until(
         Command::new(plainsock_binary()?)
             .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
@@ -127,14 +134,21 @@ pub fn start_server(
             .args(extra)
             .stdin(Stdio::null()),
         "plainsock serve (its ws address)",
-        // `  ws   127.0.0.1:PORT  open http://...`
         |line| {
-            line.trim_start()
-                .strip_prefix("ws ")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
+            let address = |prefix| -> Option<SocketAddr> {
+                line.trim_start()
+                    .strip_prefix(prefix)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            };
+            // `  tcp  127.0.0.1:PORT  join with: nc ...`, printed before the ws line ...
+            if let Some(addr) = address("tcp ") {
+                tcp = Some(addr);
+            }
+            // ... `  ws   127.0.0.1:PORT  open http://...`
+            address("ws ").map(|ws| Ports { tcp, ws })
         },
     )
 }
@@ -157,7 +171,8 @@ pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
     check_open_files(plan.members)?;
     // Scenario 8 counts evictions one by one: every leave is announced on its own.
     let announce_up_to = if plan.stalled > 0 { 100_000 } else { 100 };
-    let (mut server, ws) = start_server(plan.members + plan.stalled, announce_up_to, &[])?;
+    let (mut server, Ports { ws, .. }) =
+        start_server(plan.members + plan.stalled, announce_up_to, &[])?;
     let overflows_before = sys::listen_overflows();
     let exe = std::env::current_exe()?;
     let mut loadgen = ChildGuard::new(
