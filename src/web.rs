@@ -58,12 +58,22 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
     let Some(_place) = early.or_else(|| take_place(stream, client.addr, ctx)) else {
         return;
     };
+    let (request, leftover, client) =
+        match ctx.socketio.as_ref().filter(|s| s.serves(&request.target)) {
+            // Socket.IO keeps its connections alive, and a browser sends any request to this
+            // server on one (the page's GET /status after a long poll): those come back here.
+            Some(socketio) => match socketio.serve_connection(stream, request, leftover) {
+                Some((next, leftover)) => {
+                    let client = proxy::client(peer, &next.headers, &config.trust_proxy);
+                    (next, leftover, client)
+                }
+                None => return,
+            },
+            None => (request, leftover, client),
+        };
     // RFC 9110 §9.3.2: HEAD is GET without the body; a server MUST support both.
     let head_only = request.method == "HEAD";
     let path = request.path();
-    if let Some(socketio) = ctx.socketio.as_ref().filter(|s| s.serves(&request.target)) {
-        return socketio.serve_connection(stream, request, leftover);
-    }
     match (request.method.as_str(), path) {
         ("GET" | "HEAD", "/" | "/index.html") if handshake::wants_upgrade(&request) => {
             // A WebSocket client pointed at the page (`ws://HOST:8080`) would get 200 and HTML.
