@@ -413,6 +413,16 @@ fn a_page_whose_websocket_a_proxy_blocks_chats_over_long_polling() {
 #[test]
 #[ignore = "needs Chromium: run make e2e"]
 fn a_full_room_says_so_and_the_page_joins_when_there_is_room() {
+    full_room_says_so_then_joins(WEBSOCKET);
+}
+
+#[test]
+#[ignore = "needs Chromium: run make e2e"]
+fn over_long_polling_a_full_room_says_so_and_the_page_joins_when_there_is_room() {
+    full_room_says_so_then_joins(POLLING);
+}
+
+fn full_room_says_so_then_joins(via: Via) {
     let server = Server::start(ServerConfig {
         max_conns: 1,
         ..ServerConfig::ephemeral()
@@ -421,7 +431,7 @@ fn a_full_room_says_so_and_the_page_joins_when_there_is_room() {
     let tcp = TcpChat::join(&server);
     let mut browser = Chromium::launch("full");
     let addr = server.ws_addr().expect("the HTTP/WebSocket listener");
-    let mut page = browser.open(&format!("http://{addr}/"));
+    let mut page = browser.open(&format!("http://{addr}{}", via.path));
     let why = "* cannot join: the room is full; try again later";
     wait_for_line(&mut page, why);
     wait_for_state(&mut page, "room full");
@@ -439,16 +449,27 @@ fn a_full_room_says_so_and_the_page_joins_when_there_is_room() {
         1.0,
         "the reason is shown once"
     );
+    assert_eq!(page.eval(VIA).as_str(), Some(via.name), "the header");
 }
 
 #[test]
 #[ignore = "needs Chromium: run make e2e"]
 fn a_page_from_an_origin_the_server_does_not_know_is_told_why() {
+    foreign_origin_is_told_why(WEBSOCKET);
+}
+
+#[test]
+#[ignore = "needs Chromium: run make e2e"]
+fn over_long_polling_a_page_from_an_origin_the_server_does_not_know_is_told_why() {
+    foreign_origin_is_told_why(POLLING);
+}
+
+fn foreign_origin_is_told_why(via: Via) {
     let server = start_server();
     let upstream = server.ws_addr().expect("the HTTP listener");
     let proxy = Proxy::start(upstream, Proxying::RewriteHost);
     let mut browser = Chromium::launch("origin");
-    let mut page = browser.open(&format!("http://{}/", proxy.addr));
+    let mut page = browser.open(&format!("http://{}{}", proxy.addr, via.path));
     wait_for_line(
         &mut page,
         "* cannot join: this server takes chat connections only from its own pages \
@@ -458,15 +479,15 @@ fn a_page_from_an_origin_the_server_does_not_know_is_told_why() {
 }
 
 /// What a test [`Proxy`] does with the requests it passes on to the server.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Proxying {
     /// A reverse proxy as nginx is by default (`proxy_set_header Host $proxy_host`): each
-    /// connection is passed on with its `Host` rewritten to the server's address. A page
+    /// request is passed on with its `Host` rewritten to the server's address. A page
     /// loaded through it has the proxy's origin, which the server does not know as its own.
     RewriteHost,
     /// A forward proxy (Chromium's `--proxy-server`) that passes plain HTTP requests but
     /// refuses `CONNECT`, the tunnel a browser opens a WebSocket through, as some office
-    /// proxies do. One request per connection: it says `Connection: close` both ways.
+    /// proxies do.
     RefuseWebSockets,
 }
 
@@ -521,12 +542,14 @@ impl Drop for Proxy {
 }
 
 /// One proxied connection: the request head as `proxying` has it, then bytes both ways
-/// until either side closes (every read bounded by PATIENCE).
+/// until either side closes (every read bounded by PATIENCE). It rewrites one head, so a
+/// connection carries one request (`Connection: close` both ways), or one upgrade.
 fn relay(client: TcpStream, upstream: SocketAddr, proxying: Proxying, refused: &AtomicUsize) {
     let _ = client.set_read_timeout(Some(PATIENCE));
     let Some(head) = read_head(&client) else {
         return;
     };
+    let upgrade = head.to_ascii_lowercase().contains("\r\nupgrade:");
     let head = match proxying {
         Proxying::RewriteHost => set_header(&head, "Host", &upstream.to_string()),
         Proxying::RefuseWebSockets if head.starts_with("CONNECT ") => {
@@ -537,11 +560,11 @@ fn relay(client: TcpStream, upstream: SocketAddr, proxying: Proxying, refused: &
             return;
         }
         // `GET http://HOST/path HTTP/1.1` is `GET /path HTTP/1.1` to the server.
-        Proxying::RefuseWebSockets => set_header(
-            &head.replacen(&format!("http://{upstream}/"), "/", 1),
-            "Connection",
-            "close",
-        ),
+        Proxying::RefuseWebSockets => head.replacen(&format!("http://{upstream}/"), "/", 1),
+    };
+    let head = match upgrade {
+        true => head,
+        false => set_header(&head, "Connection", "close"),
     };
     let Ok(server) = TcpStream::connect(upstream) else {
         return;
@@ -553,7 +576,7 @@ fn relay(client: TcpStream, upstream: SocketAddr, proxying: Proxying, refused: &
     let (back_from, back_to) = (server.try_clone(), client.try_clone());
     let back = thread::spawn(move || {
         if let (Ok(mut from), Ok(mut to)) = (back_from, back_to) {
-            if proxying == Proxying::RefuseWebSockets {
+            if !upgrade {
                 let Some(head) = read_head(&from) else {
                     return;
                 };
