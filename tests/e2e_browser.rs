@@ -368,6 +368,7 @@ fn a_polling_page_and_a_websocket_page_chat_with_each_other_and_tcp_and_udp() {
     for page in [&mut polly, &mut wendy] {
         assert_eq!(lines_where(page, "l.startsWith('* disconnected')"), 0.0);
     }
+    polly.screenshot(&artifacts_dir().join("chat-polling.png"));
 }
 
 #[test]
