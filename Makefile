@@ -45,7 +45,7 @@ e2e:
 	@test -d tests/node/node_modules/socket.io-client || { echo "make e2e needs socket.io-client: cd tests/node && npm ci" >&2; exit 1; }
 	$(CARGO) build --release --examples
 	$(CARGO) test --release --test e2e_browser --test e2e_interop --test e2e_proxy --test e2e_socketio -- --include-ignored --test-threads=1
-	@echo "screenshot of the chat page: target/e2e/chat.png"
+	@echo "screenshots of the chat page: target/e2e/chat.png, target/e2e/chat-polling.png"
 
 doc:
 	$(CARGO) doc --no-deps

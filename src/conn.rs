@@ -140,8 +140,15 @@ impl Drop for Registered<'_> {
 pub(crate) trait Mount: Send + Sync {
     /// Is this request target one of its own?
     fn serves(&self, target: &str) -> bool;
-    /// Serves the connection from its first request (read already) on.
-    fn serve_connection(&self, stream: &Arc<TcpStream>, request: Request, leftover: Vec<u8>);
+    /// Serves the connection from its first request (read already) on, while the requests
+    /// are its own. Returns the first that is not, with what was read past it: a browser
+    /// sends any request to the server on a connection kept alive.
+    fn serve_connection(
+        &self,
+        stream: &Arc<TcpStream>,
+        request: Request,
+        leftover: Vec<u8>,
+    ) -> Option<(Request, Vec<u8>)>;
     /// The server is stopping: end every session.
     fn close_all(&self);
 }

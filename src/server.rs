@@ -199,12 +199,14 @@ impl Server {
         for (_, thread) in self.accept_threads.drain(..) {
             let _ = thread.join();
         }
-        if let Some(socketio) = &self.ctx.socketio {
-            socketio.close_all();
-        }
+        // The room says goodbye first (a long-polling member's goodbye waits in its session),
+        // then the Socket.IO sessions end, their held polls answering with it.
         self.ctx.hub.shutdown();
         if let Some(thread) = self.hub_thread.take() {
             let _ = thread.join();
+        }
+        if let Some(socketio) = &self.ctx.socketio {
+            socketio.close_all();
         }
         if let (Some(addr), Some(thread)) = (self.udp, self.udp_thread.take()) {
             if let Ok(socket) = UdpSocket::bind((loopback(addr).ip(), 0)) {

@@ -66,41 +66,59 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
         return;
     };
     let (mut request, mut leftover, mut client) = (request, leftover, client);
-    // Only `/history` keeps the connection open: a short-polling client asks again on it
-    // (RFC 9112 §9.3), within the handshake timeout, or the connection ends quietly.
-    while let Some(rest) = route(stream, &client, ctx, request, leftover) {
-        let timeout = config.handshake_timeout;
-        match http::next_request(stream, rest, config.max_head, timeout, timeout) {
-            Ok(Some(next)) => {
-                (request, leftover) = next;
-                client = proxy::client(peer, &request.headers, &config.trust_proxy);
+    loop {
+        let (next, rest) = match route(stream, &client, ctx, request, leftover) {
+            After::Close => return,
+            // Only `/history` keeps the connection open for us: a short-polling client asks
+            // again on it (RFC 9112 §9.3), within the handshake timeout, or it ends quietly.
+            After::KeepAlive(rest) => {
+                let timeout = config.handshake_timeout;
+                match http::next_request(stream, rest, config.max_head, timeout, timeout) {
+                    Ok(Some(next)) => next,
+                    Ok(None) => return,
+                    Err(e) => return respond(stream, e.status, &[], &e.reason),
+                }
             }
-            Ok(None) => return,
-            Err(e) => return respond(stream, e.status, &[], &e.reason),
-        }
+            // Socket.IO keeps its connections alive, and a browser sends any request to this
+            // server on one (the page's GET /status after a long poll): those come back here.
+            After::Next(next, rest) => (next, rest),
+        };
+        client = proxy::client(peer, &next.headers, &config.trust_proxy);
+        (request, leftover) = (next, rest);
     }
 }
 
-/// Answers one request. `Some(leftover)`: the connection stays open for the next one.
+/// What the connection does after a request.
+enum After {
+    Close,
+    /// Read the next request (after these bytes read past the last one).
+    KeepAlive(Vec<u8>),
+    /// This request, already read, is next.
+    Next(Request, Vec<u8>),
+}
+
+/// Answers one request (or, for `/ws` and `/socket.io/`, serves the connection from it on).
 fn route(
     stream: &Arc<TcpStream>,
     client: &Client,
     ctx: &Arc<Context>,
     request: Request,
     leftover: Vec<u8>,
-) -> Option<Vec<u8>> {
+) -> After {
     if request.method == "GET" && request.path() == "/ws" {
         // Handed over whole: the member's thread keeps nothing of it once it is in the room.
         upgrade(stream, client, ctx, request, leftover);
-        return None;
+        return After::Close;
+    }
+    if let Some(socketio) = ctx.socketio.as_ref().filter(|s| s.serves(&request.target)) {
+        return match socketio.serve_connection(stream, request, leftover) {
+            Some((next, rest)) => After::Next(next, rest),
+            None => After::Close,
+        };
     }
     // RFC 9110 §9.3.2: HEAD is GET without the body; a server MUST support both.
     let head_only = request.method == "HEAD";
     let path = request.path();
-    if let Some(socketio) = ctx.socketio.as_ref().filter(|s| s.serves(&request.target)) {
-        socketio.serve_connection(stream, request, leftover);
-        return None;
-    }
     match (request.method.as_str(), path) {
         ("GET" | "HEAD", "/" | "/index.html") if handshake::wants_upgrade(&request) => {
             // A WebSocket client pointed at the page (`ws://HOST:8080`) would get 200 and HTML.
@@ -122,7 +140,9 @@ fn route(
         ("HEAD", "/ws") => respond_to(stream, true, 400, &[], NOT_AN_UPGRADE),
         ("GET", "/status") => status(stream, client, ctx, &request),
         ("GET" | "HEAD", "/history") => {
-            return history(stream, client, ctx, &request, head_only).then_some(leftover);
+            if history(stream, client, ctx, &request, head_only) {
+                return After::KeepAlive(leftover);
+            }
         }
         ("GET" | "HEAD", _) => respond_to(
             stream,
@@ -138,7 +158,7 @@ fn route(
             "only GET and HEAD are served here",
         ),
     }
-    None
+    After::Close
 }
 
 /// A place under `--max-per-ip` for `client`; without one, a 503 saying why.

@@ -7,6 +7,7 @@ mod common;
 
 use common::polling::{HttpClient, PollingChat};
 use common::{TcpChat, UdpChat, WsChat, eventually, server, thread_count};
+use plainsock::engineio::{Data, Packet, packet};
 use std::time::Duration;
 
 #[test]
@@ -139,13 +140,18 @@ fn shutdown_ends_a_held_poll_and_every_thread() {
     let target = polling.target();
     polling.get.send("GET", &target, &[], b"");
     assert!(server.shutdown(), "every connection thread ended");
+    // The held poll answers with the room's goodbye (and the close, if it came in time) ...
     let reply = polling.get.reply();
     assert_eq!(reply.status, 200);
-    assert!(
-        reply.text().ends_with('1'),
-        "the poll got the close: {reply:?}",
-        reply = reply.text()
-    );
+    let packets = packet::decode_payload(&reply.body).expect("a payload");
+    let goodbye = Packet::Message(Data::Text(
+        r#"2["chat message","* server shutting down"]"#.into(),
+    ));
+    assert!(packets.contains(&goodbye), "{packets:?}");
+    // ... and nothing more comes: the session and its connection are over.
+    if packets.last() != Some(&Packet::Close) {
+        assert!(polling.get.closed(), "the connection was closed");
+    }
     assert!(tcp.closed());
     assert!(
         eventually(|| thread_count() <= before),

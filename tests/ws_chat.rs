@@ -3,6 +3,7 @@
 mod common;
 
 use common::{TcpChat, UdpChat, WsChat, eventually, http_exchange, server, upgrade_request};
+use plainsock::http;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -287,6 +288,52 @@ fn over_max_conns_a_browser_gets_503() {
     // The page itself is not a member: it is still served.
     let page = http_exchange(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status_line(&page), "HTTP/1.1 200 OK");
+}
+
+/// A browser sends any request on a connection it keeps alive: after a long poll, the page's
+/// `GET /status`, or a reload of the page, on the same connection is served as on its own.
+#[test]
+fn the_page_and_status_are_served_on_a_connection_kept_alive_by_socketio() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    for (target, want) in [
+        ("/status", "200 the room has space\n"),
+        ("/", "<title>plainsock chat</title>"),
+    ] {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        let open =
+            format!("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        stream.write_all(open.as_bytes()).unwrap();
+        let deadline = Instant::now() + common::PATIENCE;
+        let (head, mut body) = http::read_response_head(&stream, 8192, deadline).unwrap();
+        let response = http::parse_response(&head).unwrap();
+        assert_eq!(response.status, 200);
+        let length: usize = response.header("Content-Length").unwrap().parse().unwrap();
+        while body.len() < length {
+            let mut more = [0u8; 1024];
+            let n = stream.read(&mut more).unwrap();
+            assert!(n > 0, "the open packet was cut short");
+            body.extend_from_slice(&more[..n]);
+        }
+        assert!(
+            body.starts_with(b"0{\"sid\":"),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+
+        let next = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        stream.write_all(next.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(
+            status_line(&answer),
+            "HTTP/1.1 200 OK",
+            "{target}: {answer}"
+        );
+        assert!(answer.contains(want), "{target}: {answer}");
+    }
 }
 
 /// A script is told nothing of why `/ws` refused it (it sees a close, 1006), so the page asks

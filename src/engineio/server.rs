@@ -131,7 +131,12 @@ impl crate::conn::Mount for Engine {
         Engine::serves(self, target)
     }
 
-    fn serve_connection(&self, stream: &Arc<TcpStream>, request: Request, leftover: Vec<u8>) {
+    fn serve_connection(
+        &self,
+        stream: &Arc<TcpStream>,
+        request: Request,
+        leftover: Vec<u8>,
+    ) -> Option<(Request, Vec<u8>)> {
         Engine::serve_connection(self, stream, request, leftover)
     }
 
@@ -188,8 +193,14 @@ impl Engine {
 
     /// Serves a connection whose first request (already read, with what was read past it)
     /// is for this engine, and the requests after it on the same connection (keep-alive).
-    pub fn serve_connection(&self, stream: &Arc<TcpStream>, request: Request, leftover: Vec<u8>) {
-        keep_alive(stream, request, leftover, std::slice::from_ref(self));
+    /// Returns the first request that is not for this engine, with what was read past it.
+    pub fn serve_connection(
+        &self,
+        stream: &Arc<TcpStream>,
+        request: Request,
+        leftover: Vec<u8>,
+    ) -> Option<(Request, Vec<u8>)> {
+        keep_alive(stream, request, leftover, std::slice::from_ref(self))
     }
 
     fn socket(&self, sid: &str) -> Option<Socket> {
@@ -706,29 +717,41 @@ fn connection(stream: TcpStream, engines: &[Engine]) {
     let options = &first.0.options;
     let stream = Arc::new(stream);
     let _ = stream.set_write_timeout(Some(options.write_timeout));
-    match http::read_request_head(&stream, options.max_head, options.head_timeout) {
+    let unserved = match http::read_request_head(&stream, options.max_head, options.head_timeout) {
         Ok((request, leftover)) => keep_alive(&stream, request, leftover, engines),
         Err(e) => {
             plain(&stream, &e);
-            http::close_after_response(&stream);
+            return http::close_after_response(&stream);
         }
+    };
+    if unserved.is_some() {
+        plain(&stream, &HttpError::new(404, "nothing here"));
+        http::close_after_response(&stream);
     }
 }
 
-fn keep_alive(stream: &Arc<TcpStream>, first: Request, leftover: Vec<u8>, engines: &[Engine]) {
+/// Serves requests on one connection while they are for one of `engines`; returns the first
+/// that is not (with what was read past it), or `None` once the connection is done.
+fn keep_alive(
+    stream: &Arc<TcpStream>,
+    first: Request,
+    leftover: Vec<u8>,
+    engines: &[Engine],
+) -> Option<(Request, Vec<u8>)> {
     let (mut request, mut leftover) = (first, leftover);
     loop {
         let Some(engine) = engines.iter().find(|e| e.serves(&request.target)) else {
-            let e = HttpError::new(404, "nothing here");
-            plain(stream, &e);
-            return http::close_after_response(stream);
+            return Some((request, leftover));
         };
         let options = &engine.0.options;
         let _ = stream.set_write_timeout(Some(options.write_timeout));
         match engine.request(stream, &request, &mut leftover) {
             Next::KeepAlive if http::wants_keep_alive(&request) => {}
-            Next::Done => return,
-            _ => return http::close_after_response(stream),
+            Next::Done => return None,
+            _ => {
+                http::close_after_response(stream);
+                return None;
+            }
         }
         // A polling client asks again at once; one that waits longer than a ping period
         // is not polling.
@@ -736,10 +759,11 @@ fn keep_alive(stream: &Arc<TcpStream>, first: Request, leftover: Vec<u8>, engine
         let limit = options.max_head;
         match http::next_request(stream, leftover, limit, idle, options.head_timeout) {
             Ok(Some(next)) => (request, leftover) = next,
-            Ok(None) => return,
+            Ok(None) => return None,
             Err(e) => {
                 plain(stream, &e);
-                return http::close_after_response(stream);
+                http::close_after_response(stream);
+                return None;
             }
         }
     }

@@ -9,6 +9,8 @@ pub const LINES: &str =
     "[...document.querySelectorAll('#messages li.line')].map(li => li.textContent)";
 /// JavaScript: the connection state the page shows.
 pub const STATE: &str = "document.getElementById('state').textContent";
+/// JavaScript: how the page reaches the room, as its header says ("WebSocket", "long polling").
+pub const VIA: &str = "document.getElementById('via').textContent";
 /// JavaScript: the member count the page shows.
 pub const COUNT: &str = "document.getElementById('count').textContent";
 
