@@ -16,7 +16,7 @@
 //! ```
 
 use crate::ServerConfig;
-use crate::conn::{Slot, Slots};
+use crate::conn::{HANDSHAKE_HEADROOM, Slot, Slots};
 use crate::delivery::lanes::SHORT_WRITE;
 use crate::delivery::outbox::Mailbox;
 use crate::delivery::{Farewell, Outgoing, Outlet, SOCKETIO_EVENT};
@@ -48,7 +48,8 @@ pub(crate) fn engine(
         max_payload: 16 * config.max_line.max(1024),
         allow_origins: config.allow_origins.clone(),
         trust_proxy: config.trust_proxy.clone(),
-        max_sessions: config.max_conns,
+        // Sessions that have not joined the room yet are like handshakes in progress.
+        max_sessions: config.max_conns + HANDSHAKE_HEADROOM,
         max_head: config.max_head,
         head_timeout: config.handshake_timeout,
         // The lanes write to this socket once the session is on WebSocket: it must not wait.

@@ -361,10 +361,10 @@ fn a_polling_page_and_a_websocket_page_chat_with_each_other_and_tcp_and_udp() {
     wait_for_line(&mut wendy, "polly: still here");
     tcp.send("/who");
     let who = tcp.expect_prefix("* 4 online: ");
-    assert!(who.contains("polly (polling)"), "{who}");
-    assert!(who.contains("wendy (websocket)"), "{who}");
-    assert_eq!(who.matches("(polling)").count(), 1, "{who}");
-    assert_eq!(who.matches("(websocket)").count(), 1, "{who}");
+    assert!(who.contains("polly (polling from 127.0.0.1:"), "{who}");
+    assert!(who.contains("wendy (websocket from 127.0.0.1:"), "{who}");
+    assert_eq!(who.matches("(polling from ").count(), 1, "{who}");
+    assert_eq!(who.matches("(websocket from ").count(), 1, "{who}");
     for page in [&mut polly, &mut wendy] {
         assert_eq!(lines_where(page, "l.startsWith('* disconnected')"), 0.0);
     }
@@ -401,7 +401,7 @@ fn a_page_whose_websocket_a_proxy_blocks_chats_over_long_polling() {
     outlast_the_heartbeat();
     tcp.send("/who");
     let who = tcp.expect_prefix("* 2 online: ");
-    assert!(who.contains("petra (polling)"), "{who}");
+    assert!(who.contains("petra (polling from 127.0.0.1:"), "{who}");
     say(&mut page, "still here");
     tcp.expect("petra: still here");
     assert_eq!(
