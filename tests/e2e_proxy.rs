@@ -1,8 +1,9 @@
 //! On the internet, rehearsed on 127.0.0.1: Debian's nginx runs `examples/deploy/nginx.conf`
 //! (only its ports and certificate paths changed) with a certificate made at test time, and
 //! terminates TLS in front of `plainsock serve --trust-proxy 127.0.0.1`. Python's `websockets`
-//! and headless Chromium join over `wss://`; a TCP member sees both; plainsock logs each
-//! client's own address and port (from nginx's `Forwarded`), not nginx's.
+//! and headless Chromium join over `wss://`, and Chromium once more over long polling; a TCP
+//! member sees them all; plainsock logs, and `/who` shows, each client's own address and port
+//! (from nginx's `Forwarded`), not nginx's.
 //!
 //! `make e2e` runs this; `make test` skips it (it needs nginx, openssl, python3-websockets and
 //! Chromium).
@@ -364,4 +365,24 @@ fn python_and_chromium_chat_over_wss_through_nginx() {
     tcp.expect("ann: hello from the browser over wss");
     tcp.send("hi ann");
     wait_for_line(&mut page, &format!("{}: hi ann", tcp.nick));
+
+    // Another page, forced onto long polling (`/socket.io/` through the same nginx).
+    let mut polling = open_chat_at(
+        &mut browser,
+        &format!("https://127.0.0.1:{}/?transport=polling", nginx.https),
+    );
+    set_nick(&mut polling, "lea");
+    say(&mut polling, "hello from the browser over long polling");
+    tcp.expect("lea: hello from the browser over long polling");
+    wait_for_line(&mut page, "lea: hello from the browser over long polling");
+    tcp.send("hi lea");
+    wait_for_line(&mut polling, &format!("{}: hi lea", tcp.nick));
+    tcp.send("/who");
+    let who = tcp.expect_prefix("* 3 online: ");
+    for member in [
+        "ann (websocket from 127.0.0.1:",
+        "lea (polling from 127.0.0.1:",
+    ] {
+        assert!(who.contains(member), "{who}");
+    }
 }

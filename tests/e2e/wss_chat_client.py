@@ -4,7 +4,7 @@ through nginx terminating TLS.
 Usage: wss_chat_client.py wss://127.0.0.1:PORT/ws CA.pem NICK TEXT
 
 Trusts only CA.pem (the test's own certificate), joins, takes NICK, says TEXT, waits for the
-room to send TEXT back, and leaves with /quit. As soon as it is welcomed it prints
+room to send TEXT back, checks that /who shows its own address, and leaves with /quit. As soon as it is welcomed it prints
 `from 127.0.0.1:PORT as guest-N`: its own end of the connection to nginx, which is what
 plainsock must log for it. Exits 1 with the reason on the first surprise.
 
@@ -51,6 +51,13 @@ async def run(url, ca, nick, text):
         await expect(ws, f"* {guest} is now {nick}")
         await ws.send(text)
         await expect(ws, f"{nick}: {text}")
+        # /who names each member's own end of its connection: ours, not nginx's.
+        await ws.send("/who")
+        who = await ws.recv()
+        while " online: " not in who:
+            who = await ws.recv()
+        if f"{nick} (websocket from {host}:{port})" not in who:
+            return f"/who does not show our own address {host}:{port}: {who!r}"
         await ws.send("/quit")
         await ws.wait_closed()
     if ws.close_code != 1000:
