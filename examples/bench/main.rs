@@ -237,11 +237,12 @@ fn run_scenario(
             report::scale_rows(plan.scale, &run, rows);
         }
         8 => {
-            // Slow consumers: the same room and load with none and with 10 % stalled members.
-            let (members, stalled) = if plan.quick { (200, 20) } else { (900, 100) };
+            // Slow consumers: the same 1,000 members, none stalled, then 10 % of them stalled
+            // (so the server writes to as many sockets in both runs).
+            let (members, total_stalled) = if plan.quick { (200, 20) } else { (900, 100) };
             let room = |stalled| {
                 room::run_room(&RoomPlan {
-                    members,
+                    members: members + total_stalled - stalled,
                     // The quick run still sends more than a stalled member's kernel buffers hold.
                     messages: if plan.quick { 1_200 } else { 2_000 },
                     interval_ms: 5,
@@ -252,8 +253,8 @@ fn run_scenario(
                 })
             };
             let calm = room(0)?;
-            let stalled_run = room(stalled)?;
-            report::slow_consumer_rows(members, stalled, &calm, &stalled_run, rows);
+            let stalled_run = room(total_stalled)?;
+            report::slow_consumer_rows(members, total_stalled, &calm, &stalled_run, rows);
         }
         9 => {
             // 3 processes x 8,000 members: 24,000 server threads, under pid_max (32,768).

@@ -108,7 +108,8 @@ pub fn slow_consumer_rows(
             .baseline(p99_calm)
             .goal(Goal::Below((1.5 * p99_calm).min(50.0)))
             .note(format!(
-                "baseline: the same room with none stalled; goal: at most 1.5x it and under 50 ms{}",
+                "baseline: the same {} members with none stalled; goal: at most 1.5x it and under 50 ms{}",
+                number((members + stalled) as f64),
                 trouble(run)
             )),
     );

@@ -232,21 +232,24 @@ fn offer(
     retry: &Sender<Member>,
 ) -> Option<bool> {
     let now = Instant::now();
-    let mut lines = lines;
     if !member.outlet.pulls() && member.mailbox.is_idle() {
         // The common case: nothing waits, so the lines go straight to the socket, and only
         // what it does not take now goes into the outbox.
-        match member.outlet.offer(lines) {
+        let taken = match member.outlet.offer(lines) {
             Ok(n) if n == lines.len() && !member.outlet.holds_back() => return None,
-            Ok(n) => lines = &lines[n..],
+            Ok(n) => n,
             Err(_) => return Some(false),
+        };
+        // The socket is full: offering again now would only wait another tick. The rest
+        // waits in the outbox, and the retry thread offers it later.
+        for line in &lines[taken..] {
+            if !member.mailbox.push(line.clone(), bounds, now) {
+                return Some(true);
+            }
         }
-        if lines.is_empty() {
-            // All taken, but the end of one is held back: the socket is full.
-            member.mailbox.set_turn(Turn::Retry);
-            let _ = retry.send(member.clone());
-            return None;
-        }
+        member.mailbox.set_turn(Turn::Retry);
+        let _ = retry.send(member.clone());
+        return None;
     }
     for line in lines {
         if !member.mailbox.push(line.clone(), bounds, now) {
