@@ -1,7 +1,7 @@
 //! `make bench`: plainsock beside a raw-socket baseline, measured in the same run, as ratios.
 //!
 //! ```text
-//! bench            full run (at most 5 minutes on 2 cores)
+//! bench            full run (about 5½ minutes on 2 cores)
 //! bench --quick    30-second smoke run (smaller counts, shorter windows)
 //! bench --only 1,4 just these scenarios
 //! bench load-gen   (internal) the room's members, in a process of their own
