@@ -3,7 +3,8 @@
 //!
 //! A Socket.IO client that joins namespace `/` is a room member. It emits `chat message` with
 //! a string (a chat line or a `/command`) and receives every room line as a `chat message`
-//! event: the event of Socket.IO's own chat tutorial, so the tutorial's page works unchanged.
+//! event: the event of Socket.IO's own chat tutorial, so the tutorial's page works with the
+//! real client (loaded from npm or a CDN: this server does not serve `socket.io.js`).
 //!
 //! Its lines wait in its outbox like every member's ([`crate::delivery`]), under the same
 //! bounds. While its session long-polls there is no socket to write to: a held `GET` takes
