@@ -11,7 +11,7 @@ mod e2e;
 
 use common::{TcpChat, UdpChat, WsChat};
 use e2e::example::{Example, run_within};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -32,12 +32,18 @@ const CHECKS: &[&str] = &[
     "engine.io messages come back as they went",
 ];
 
-fn run_node_client(transports: &str, transport_check: &str) {
+/// `tests/node`, where `npm ci` installed the real clients.
+fn node_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
     assert!(
         dir.join("node_modules/socket.io-client").exists(),
         "socket.io-client is not installed: run `npm ci` in tests/node (.ci/run does)"
     );
+    dir
+}
+
+fn run_node_client(transports: &str, transport_check: &str) {
+    let dir = node_dir();
     let server = Example::start("socketio_echo_server");
     let mut node = Command::new("node");
     node.current_dir(&dir)
@@ -84,11 +90,7 @@ fn socketio_client_over_websocket_only() {
 /// welcomed, its acknowledged line reaches a TCP, a UDP and a WebSocket member, it sees theirs,
 /// `/who` lists it, and its disconnect is announced.
 fn chat_with_node_client(transports: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    assert!(
-        dir.join("node_modules/socket.io-client").exists(),
-        "socket.io-client is not installed: run `npm ci` in tests/node (.ci/run does)"
-    );
+    let dir = node_dir();
     let server = common::server(|_| {});
     let mut tcp = TcpChat::join(&server);
     let mut udp = UdpChat::join(&server);

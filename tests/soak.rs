@@ -113,6 +113,29 @@ impl Seen {
     }
 }
 
+/// A member's reader (WebSocket, polling): records its room lines from START to END.
+fn record(
+    c: usize,
+    coordinator: &str,
+    echoed: &[AtomicUsize],
+    mut next_text: impl FnMut() -> String,
+) -> Seen {
+    let mut seen = Seen::new(false);
+    let mut next = vec![0; CLIENTS];
+    let mut started = false;
+    loop {
+        let text = next_text();
+        if !started {
+            started = is_start(&text, coordinator);
+            continue;
+        }
+        if !seen.take(&text, coordinator, &mut next) {
+            return seen;
+        }
+        echoed[c].store(next[c], Ordering::Release);
+    }
+}
+
 /// Waits for the START marker: everything before it is setup.
 fn is_start(line: &str, coordinator: &str) -> bool {
     line == format!("{coordinator}: START")
@@ -223,25 +246,14 @@ fn members_of_every_transport_105000_lines_with_churn() {
         ));
         let (coordinator, echoed) = (coordinator.clone(), echoed.clone());
         readers.push(thread::spawn(move || {
-            let mut seen = Seen::new(false);
-            let mut next = vec![0; CLIENTS];
-            let mut started = false;
-            loop {
-                let text = match reader.read() {
-                    Ok(Message::Text(text)) => text,
+            let next_text = || loop {
+                match reader.read() {
+                    Ok(Message::Text(text)) => return text,
                     Ok(_) => continue,
                     Err(e) => panic!("websocket member {c}: {e}"),
-                };
-                if !started {
-                    started = is_start(&text, &coordinator);
-                    continue;
                 }
-                if !seen.take(&text, &coordinator, &mut next) {
-                    break;
-                }
-                echoed[c].store(next[c], Ordering::Release);
-            }
-            seen
+            };
+            record(c, &coordinator, &echoed, next_text)
         }));
     }
     for (i, mut member) in polling.into_iter().enumerate() {
@@ -260,21 +272,7 @@ fn members_of_every_transport_105000_lines_with_churn() {
         ));
         let (coordinator, echoed) = (coordinator.clone(), echoed.clone());
         readers.push(thread::spawn(move || {
-            let mut seen = Seen::new(false);
-            let mut next = vec![0; CLIENTS];
-            let mut started = false;
-            loop {
-                let text = member.line();
-                if !started {
-                    started = is_start(&text, &coordinator);
-                    continue;
-                }
-                if !seen.take(&text, &coordinator, &mut next) {
-                    break;
-                }
-                echoed[c].store(next[c], Ordering::Release);
-            }
-            seen
+            record(c, &coordinator, &echoed, || member.line())
         }));
     }
     for (i, member) in udp.into_iter().enumerate() {

@@ -12,34 +12,11 @@
 const { io } = require("socket.io-client");
 const assert = require("node:assert/strict");
 
-const [url, mode] = process.argv.slice(2);
-const transports = { default: ["polling", "websocket"], polling: ["polling"], websocket: ["websocket"] }[mode];
-if (!url || !transports) {
-  console.error("usage: node socketio_chat.js URL default|polling|websocket");
-  process.exit(2);
-}
+const { args, within, checker } = require("./checks");
+
+const { url, mode, transports } = args("socketio_chat.js");
 const PATIENCE = 10000;
-let passed = 0;
-let failed = 0;
-
-function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function check(name, body) {
-  try {
-    await within(PATIENCE * 2, name, body());
-    passed++;
-    console.log(`ok ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e && e.message ? e.message : e}`);
-  }
-}
+const { check, done } = checker(PATIENCE * 2);
 
 // Every room line, and a way to wait for one that fits.
 const seen = [];
@@ -99,9 +76,8 @@ async function main() {
     assert.equal(await gone, "io client disconnect");
   });
 
-  console.log(`done ${passed} passed, ${failed} failed`);
   // No process.exit(): node ends once a polling client's last request (its close) is done.
-  process.exitCode = failed === 0 ? 0 : 1;
+  process.exitCode = done();
 }
 
 main().catch((e) => {
