@@ -55,7 +55,17 @@ fn bad_request(reason: impl Into<String>) -> HttpError {
 pub struct Request {
     pub method: String,
     pub target: String,
+    pub version: Version,
     pub headers: Vec<(String, String)>,
+}
+
+/// The request's HTTP version. A later 1.x is read as 1.1 (RFC 9110 §2.5); the answer is always
+/// an HTTP/1.1 response, which a 1.0 client reads too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0: no `Host` required, no keep-alive unless asked (RFC 9112 §9.3), no upgrade.
+    Http10,
+    Http11,
 }
 
 /// A response head, as the client reads it.
@@ -380,31 +390,36 @@ pub fn parse_request(head: &[u8]) -> Result<Request, HttpError> {
     if !is_token(method) || target.is_empty() || !target.iter().all(u8::is_ascii_graphic) {
         return Err(malformed());
     }
-    // RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT. A later 1.x is served as 1.1
+    // RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT. 1.0 is still spoken (curl
+    // --http1.0, health checks, nginx's default upstream version); a later 1.x is served as 1.1
     // (RFC 9110 §2.5: the highest minor version we support); anything else gets 505.
-    match version {
-        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'1'..=b'9'] => {}
+    let version = match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'0'] => Version::Http10,
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'1'..=b'9'] => Version::Http11,
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
             return Err(HttpError::new(
                 505,
                 format!(
-                    "HTTP/{}.{} is not supported: this server speaks HTTP/1.1",
+                    "HTTP/{}.{} is not supported: this server speaks HTTP/1.1 and 1.0",
                     char::from(*major),
                     char::from(*minor)
                 ),
             ));
         }
         _ => return Err(malformed()),
-    }
+    };
     let request = Request {
         method: String::from_utf8_lossy(method).into_owned(),
         target: String::from_utf8_lossy(target).into_owned(),
+        version,
         headers: parse_headers(header_lines)?,
     };
-    // RFC 9112 §3.2: a request without Host, or with more than one, MUST get 400.
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with more than one,
+    // MUST get 400.
     match request.header_count("Host") {
+        0 if version == Version::Http10 => Ok(request),
         0 => Err(bad_request("missing Host header")),
         1 => Ok(request),
         _ => Err(bad_request("more than one Host header")),
@@ -783,9 +798,10 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 // Keep-alive: more than one request on a connection, and request bodies (RFC 9112 §6, §9.3)
 
 /// Does the client let the connection carry another request? HTTP/1.1's default is yes,
-/// unless it says `Connection: close` (RFC 9112 §9.3).
+/// unless it says `Connection: close` (RFC 9112 §9.3). An HTTP/1.0 client gets one answer and
+/// the close it expects: its `Connection: keep-alive` is an option a server may decline.
 pub fn wants_keep_alive(request: &Request) -> bool {
-    !request.has_token("Connection", "close")
+    request.version == Version::Http11 && !request.has_token("Connection", "close")
 }
 
 /// Waits up to `idle` for the client's next request on a kept-alive connection, then reads
@@ -1263,13 +1279,34 @@ mod tests {
             400
         );
         assert_eq!(status_of(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+        // HTTP/1.0 had no Host rule; two of them are still ambiguous.
+        assert_eq!(status_of(b"GET / HTTP/1.0\r\n\r\n"), 200);
+        assert_eq!(
+            status_of(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"),
+            400
+        );
     }
 
     #[test]
-    fn versions_1_x_are_served_as_1_1_and_others_get_505() {
+    fn an_http_1_0_client_gets_one_answer_and_the_close() {
+        let req = |head: &str| parse_request(head.as_bytes()).unwrap();
+        assert!(!wants_keep_alive(&req("GET / HTTP/1.0\r\n\r\n")));
+        assert!(!wants_keep_alive(&req(
+            "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        )));
+        assert!(wants_keep_alive(&req("GET / HTTP/1.1\r\nHost: a\r\n\r\n")));
+        assert_eq!(
+            req("GET / HTTP/1.2\r\nHost: a\r\n\r\n").version,
+            Version::Http11
+        );
+    }
+
+    #[test]
+    fn versions_1_x_are_served_and_others_get_505() {
         assert_eq!(status_of(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n"), 200);
         assert_eq!(status_of(b"GET / HTTP/1.9\r\nHost: a\r\n\r\n"), 200);
-        for v in ["HTTP/1.0", "HTTP/2.0", "HTTP/0.9", "HTTP/3.1"] {
+        assert_eq!(status_of(b"GET / HTTP/1.0\r\nHost: a\r\n\r\n"), 200);
+        for v in ["HTTP/2.0", "HTTP/0.9", "HTTP/3.1", "HTTP/2.1"] {
             let head = format!("GET / {v}\r\nHost: a\r\n\r\n");
             assert_eq!(status_of(head.as_bytes()), 505, "{v}");
         }

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{TcpChat, UdpChat, WsChat, eventually, http_exchange, server, upgrade_request};
+use common::{
+    PATIENCE, TcpChat, UdpChat, WsChat, eventually, http_exchange, server, upgrade_request,
+};
 use plainsock::http;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -133,10 +135,7 @@ fn http_versions_hosts_and_a_leading_empty_line() {
     let cases = [
         ("GET / HTTP/1.2\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK"),
         ("\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK"),
-        (
-            "GET / HTTP/1.0\r\nHost: x\r\n\r\n",
-            "HTTP/1.1 505 HTTP Version Not Supported",
-        ),
+        ("GET / HTTP/1.0\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK"),
         (
             "GET / HTTP/2.0\r\nHost: x\r\n\r\n",
             "HTTP/1.1 505 HTTP Version Not Supported",
@@ -149,6 +148,35 @@ fn http_versions_hosts_and_a_leading_empty_line() {
     ];
     for (request, status) in cases {
         let answer = http_exchange(addr, request);
+        assert_eq!(status_line(&answer), status, "{request:?} -> {answer}");
+    }
+}
+
+/// HTTP/1.0 is still spoken (curl --http1.0, health checks, nginx's default upstream version):
+/// it is served, Host or not, and each answer ends with the close a 1.0 client expects; only
+/// the WebSocket upgrade needs 1.1 (RFC 6455 §4.2.1).
+#[test]
+fn an_http_1_0_client_is_served_and_its_connection_closed() {
+    let server = server(|_| {});
+    let addr = server.ws_addr().unwrap();
+    let upgrade = upgrade_request(addr, "").replacen("HTTP/1.1", "HTTP/1.0", 1);
+    let cases = [
+        ("GET /status HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK"),
+        (
+            "GET /history HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            "HTTP/1.1 200 OK",
+        ),
+        ("HEAD / HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK"),
+        (upgrade.as_str(), "HTTP/1.1 400 Bad Request"),
+    ];
+    for (request, status) in cases {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        // Ok means the server closed the connection; a kept-alive one would time out here.
+        stream.read_to_end(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer);
         assert_eq!(status_line(&answer), status, "{request:?} -> {answer}");
     }
 }

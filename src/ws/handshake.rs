@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::http::{HttpError, Request, Response};
+use crate::http::{HttpError, Request, Response, Version};
 use crate::url::Url;
 
 /// RFC 6455 §1.3: the GUID appended to the key before hashing.
@@ -43,6 +43,13 @@ pub fn check_request(req: &Request) -> Result<String, HttpError> {
                 "method {} not allowed: a WebSocket upgrade uses GET",
                 req.method
             ),
+        ));
+    }
+    // RFC 6455 §4.2.1: "an HTTP/1.1 or higher GET request".
+    if req.version == Version::Http10 {
+        return Err(HttpError::new(
+            400,
+            "a WebSocket upgrade needs HTTP/1.1, not HTTP/1.0",
         ));
     }
     match req.header_count("Host") {
@@ -244,6 +251,7 @@ mod tests {
     fn refusals_have_the_right_status_and_say_which_field() {
         let rows = [
             (GOOD.replace("GET", "POST"), 405, "method"),
+            (GOOD.replace("HTTP/1.1", "HTTP/1.0"), 400, "HTTP/1.1"),
             (
                 GOOD.replace("Host: server.example.com\r\n", ""),
                 400,

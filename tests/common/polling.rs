@@ -80,6 +80,7 @@ impl HttpClient {
         let request = http::Request {
             method: "POST".into(),
             target: "/".into(),
+            version: http::Version::Http11,
             headers: vec![("Content-Length".into(), length.to_string())],
         };
         let body = http::read_body(&self.stream, &request, &mut rest, usize::MAX, deadline)
