@@ -1,14 +1,15 @@
 //! Interop: plainsock's echo example (`examples/ws_echo_server.rs`) against WebSocket clients
 //! nobody here wrote — Chromium's and Python's `websockets`. Every echo must be equal to what
-//! was sent, and the connection must close cleanly with 1000. And the client examples as a
-//! user runs them.
+//! was sent, and the connection must close cleanly with 1000. Node's `ws` must read the close
+//! code of a message over the limit. And the client examples as a user runs them.
 //!
 //! `make e2e` builds the examples and runs these; `make test` skips them.
 
+mod common;
 mod e2e;
 
 use e2e::chromium::Chromium;
-use e2e::example::{Example, example_path};
+use e2e::example::{Example, example_path, node_dir, run_within};
 use e2e::json::Json;
 use std::io::Read;
 use std::io::Write;
@@ -139,6 +140,47 @@ fn python_websockets_gets_every_echo_and_a_clean_close() {
         "unexpected report: {stdout}"
     );
     print!("{stdout}");
+}
+
+/// Node's `ws` sends a message over the server's limit, `runs` times, and must read the
+/// server's Close 1009 each time: the server half-closes and drains the rest of the message
+/// before closing, so no reset destroys the Close frame (which `ws` would report as 1006).
+fn node_ws_reads_1009(url: &str, size: usize, runs: usize) {
+    let mut node = Command::new("node");
+    node.current_dir(node_dir())
+        .arg("close_code.js")
+        .arg(url)
+        .arg(size.to_string())
+        .arg(runs.to_string());
+    let (status, stdout, stderr) = run_within(node, EXCHANGE);
+    assert!(
+        status.success(),
+        "node failed ({status}):\n{stdout}{stderr}"
+    );
+    let codes: Vec<&str> = stdout.lines().filter(|l| l.starts_with("close ")).collect();
+    assert_eq!(codes.len(), runs, "{stdout}{stderr}");
+    for line in codes {
+        assert!(
+            line.starts_with("close 1009 "),
+            "{line}, wanted 1009:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs Node's ws from npm: run make e2e"]
+fn node_ws_reads_1009_for_a_message_over_the_echo_servers_limit() {
+    let server = Example::start("ws_echo_server");
+    // The echo example takes frames of up to 16 MiB (ws::Config's default); one byte more.
+    node_ws_reads_1009(&format!("ws://{}/", server.addr), 16 * 1024 * 1024 + 1, 6);
+}
+
+#[test]
+#[ignore = "needs Node's ws from npm: run make e2e"]
+fn node_ws_reads_1009_for_16_mb_sent_to_the_chat() {
+    let server = common::server(|_| {});
+    let url = format!("ws://{}/ws", server.ws_addr().unwrap());
+    node_ws_reads_1009(&url, 16_000_000, 6);
 }
 
 /// Waits (at most `limit`) for `child` to exit; returns its status, stdout and stderr.

@@ -10,8 +10,7 @@ mod common;
 mod e2e;
 
 use common::{TcpChat, UdpChat, WsChat};
-use e2e::example::{Example, run_within};
-use std::path::{Path, PathBuf};
+use e2e::example::{Example, node_dir, run_within};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -31,16 +30,6 @@ const CHECKS: &[&str] = &[
     "the client disconnects cleanly",
     "engine.io messages come back as they went",
 ];
-
-/// `tests/node`, where `npm ci` installed the real clients.
-fn node_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    assert!(
-        dir.join("node_modules/socket.io-client").exists(),
-        "socket.io-client is not installed: run `npm ci` in tests/node (.ci/run does)"
-    );
-    dir
-}
 
 fn run_node_client(transports: &str, transport_check: &str) {
     let dir = node_dir();

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bench            full run (about 5½ minutes on 2 cores)
-//! bench --quick    30-second smoke run (smaller counts, shorter windows)
+//! bench --quick    a smoke run of about 70 seconds (smaller counts, shorter windows)
 //! bench --only 1,4 just these scenarios
 //! bench load-gen   (internal) the room's members, in a process of their own
 //! ```

@@ -133,3 +133,15 @@ pub fn run_within(mut command: Command, limit: Duration) -> (ExitStatus, String,
     );
     (status, out, err)
 }
+
+/// `tests/node`, where `npm ci` installed the real Node clients (`socket.io-client`, `ws`).
+pub fn node_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    for package in ["socket.io-client", "ws"] {
+        assert!(
+            dir.join("node_modules").join(package).exists(),
+            "{package} is not installed: run `npm ci` in tests/node (.ci/run does)"
+        );
+    }
+    dir
+}
