@@ -519,7 +519,14 @@ fn mutate(rng: &mut SplitMix64, request: &mut Vec<u8>) {
         8 => replace(
             request,
             b"HTTP/1.1",
-            [&b"HTTP/1.0"[..], b"HTTP/2", b"http/1.1", b"HTTP/1.1 "][rng.below(4) as usize],
+            // 1.0 is served, but not upgraded (400); 2.0 is not spoken (505).
+            [
+                &b"HTTP/1.0"[..],
+                b"HTTP/2.0",
+                b"HTTP/2",
+                b"http/1.1",
+                b"HTTP/1.1 ",
+            ][rng.below(5) as usize],
         ),
         9 => request.make_ascii_lowercase(),
         10 => {
