@@ -753,9 +753,11 @@ impl Conn {
         keys: &mut MaskKeys,
         tally: &mut Tally,
     ) {
+        // The bytes that carry frames: all of them once open, the handshake's leftover before.
+        let mut bytes = bytes;
         match &mut self.state {
             State::Dead => return,
-            State::Open => self.pending.extend_from_slice(bytes),
+            State::Open => {}
             State::Handshake { parser, .. } => match parser.feed(bytes) {
                 Ok(false) => return,
                 Ok(true) => {
@@ -780,6 +782,7 @@ impl Conn {
                                 all.push(ms(self.started.elapsed()));
                             }
                             self.pending.extend_from_slice(&leftover);
+                            bytes = &[];
                         }
                         Err(why) => {
                             self.state = State::Handshake {
@@ -797,9 +800,18 @@ impl Conn {
                 }
             },
         }
+        // Frames are cut from what was just read, without copying it, unless part of a frame
+        // was left over from the read before (then the bytes join it in `pending`).
+        let mut pending = std::mem::take(&mut self.pending);
+        let data: &[u8] = if pending.is_empty() {
+            bytes
+        } else {
+            pending.extend_from_slice(bytes);
+            &pending
+        };
         let mut at = 0;
         loop {
-            let (header, header_len) = match FrameHeader::parse(&self.pending[at..]) {
+            let (header, header_len) = match FrameHeader::parse(&data[at..]) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => break,
                 Err(e) => {
@@ -812,7 +824,7 @@ impl Conn {
                 return;
             }
             let end = at + header_len + header.payload_len as usize;
-            let Some(payload) = self.pending.get(at + header_len..end) else {
+            let Some(payload) = data.get(at + header_len..end) else {
                 break;
             };
             match header.opcode {
@@ -836,9 +848,14 @@ impl Conn {
             }
             at = end;
         }
-        self.pending.drain(..at);
-        if self.pending.capacity() > 64 * 1024 && self.pending.len() < 1024 {
-            self.pending.shrink_to(4 * 1024);
+        if pending.is_empty() {
+            self.pending.extend_from_slice(&bytes[at..]);
+        } else {
+            pending.drain(..at);
+            if pending.capacity() > 64 * 1024 && pending.len() < 1024 {
+                pending.shrink_to(4 * 1024);
+            }
+            self.pending = pending;
         }
     }
 }
@@ -853,12 +870,13 @@ fn on_line(
 ) {
     {
         if let Some(at) = find(line, b"#B") {
-            let text = std::str::from_utf8(&line[at + 2..]).unwrap_or("");
+            // `#B<seq>:<ns>`, then padding after a space (not worth checking byte by byte).
+            let stamp = &line[at + 2..];
+            let stamp = &stamp[..stamp.iter().position(|&b| b == b' ').unwrap_or(stamp.len())];
+            let text = std::str::from_utf8(stamp).unwrap_or("");
             let Some((seq, ns)) = text.split_once(':') else {
                 return;
             };
-            // `#B<seq>:<ns>`, then padding after a space.
-            let ns = ns.split(' ').next().unwrap_or_default();
             let (Ok(seq), Ok(sent)) = (seq.parse::<usize>(), ns.trim().parse::<u64>()) else {
                 return;
             };
