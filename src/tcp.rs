@@ -13,6 +13,7 @@ use crate::http;
 use crate::hub::Transport;
 use crate::limits::TOO_MANY_FROM_YOU;
 use crate::log::Log;
+use crate::wire;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -165,10 +166,14 @@ pub(crate) fn serve(stream: &Arc<TcpStream>, peer: SocketAddr, ctx: &Arc<Context
         .join(Transport::Tcp, peer, Arc::new(TcpOutlet::new(stream)));
     let mut first = true;
     loop {
+        let asked = Instant::now();
         let line = next
             .take()
             .unwrap_or_else(|| lines.next_line(&mut &**stream));
         match line {
+            // A lane had the socket non-blocking for a moment (a member's socket has no read
+            // timeout): read again; the line reader keeps what it has.
+            Err(LineError::Io(e)) if wire::is_spurious(&e, asked, None) => continue,
             Ok(Some(line)) if first && is_http_or_tls(&line) => {
                 ctx.log.line(format_args!(
                     "tcp {peer}: HTTP or TLS on the chat port after the welcome; closed"
@@ -301,7 +306,7 @@ impl TcpOutlet {
 
 impl Outlet for TcpOutlet {
     fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
-        self.lines.offer_lines(lines)
+        wire::without_waiting(&self.stream, || self.lines.offer_lines(lines))
     }
 
     fn holds_back(&self) -> bool {
@@ -309,9 +314,13 @@ impl Outlet for TcpOutlet {
     }
 
     fn close(&self, why: &Farewell) {
-        // After the end of a line already begun, never in the middle of it.
-        self.lines
-            .write_last(format!("{}\n", why.notice()).as_bytes());
+        // After the end of a line already begun, never in the middle of it; and without
+        // waiting, as the socket of a member that is too slow is full.
+        let _ = wire::without_waiting(&self.stream, || {
+            self.lines
+                .write_last(format!("{}\n", why.notice()).as_bytes());
+            Ok(())
+        });
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }

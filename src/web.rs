@@ -16,10 +16,11 @@ use crate::json::Json;
 use crate::limits::{AddressSlot, TOO_MANY_FROM_YOU};
 use crate::proxy::{self, Client};
 use crate::ws::{self, Error, Message, Role, WsReader, WsWriter};
-use crate::{http, http::Request, ws::handshake};
+use crate::{http, http::Request, wire, ws::handshake};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The WebSocket subprotocol of the room (`Sec-WebSocket-Protocol: chat`), chosen when offered.
 pub const CHAT_PROTOCOL: &str = "chat";
@@ -388,10 +389,14 @@ fn chat_member(
         peer,
         Arc::new(WsOutlet(writer.clone())),
     );
-    let _ = stream.set_read_timeout(Some(ctx.config.ping_interval));
+    let mut timeout = ctx.config.ping_interval;
+    let _ = stream.set_read_timeout(Some(timeout));
     let mut pinged = false;
     loop {
+        let asked = Instant::now();
         match reader.read() {
+            // A lane had the socket non-blocking for a moment: not a timeout; read again.
+            Err(Error::Io(e)) if wire::is_spurious(&e, asked, Some(timeout)) => continue,
             Ok(Message::Text(text)) if ctx.config.fault_injection && text == "/panic" => {
                 panic!("fault injection: /panic from {peer}")
             }
@@ -423,14 +428,16 @@ fn chat_member(
                 if writer.send(Message::Ping(Vec::new())).is_err() {
                     break;
                 }
-                let _ = stream.set_read_timeout(Some(ctx.config.pong_timeout));
+                timeout = ctx.config.pong_timeout;
+                let _ = stream.set_read_timeout(Some(timeout));
                 continue;
             }
             Err(_) => break,
         }
         if pinged {
             pinged = false;
-            let _ = stream.set_read_timeout(Some(ctx.config.ping_interval));
+            timeout = ctx.config.ping_interval;
+            let _ = stream.set_read_timeout(Some(timeout));
         }
     }
 }
@@ -444,7 +451,9 @@ struct WsOutlet(WsWriter);
 impl Outlet for WsOutlet {
     fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
         let frames: Vec<&[u8]> = lines.iter().map(|line| line.ws_frame()).collect();
-        self.0.send_prepared_now(&frames).map_err(into_io)
+        wire::without_waiting(self.0.get_ref(), || {
+            self.0.send_prepared_now(&frames).map_err(into_io)
+        })
     }
 
     fn holds_back(&self) -> bool {
@@ -459,12 +468,15 @@ impl Outlet for WsOutlet {
             Farewell::Shutdown => (1001, "server shutting down".to_string()),
             Farewell::Fault(why) => (1008, why.clone()),
         };
-        if *why != Farewell::TooSlow {
-            // The same notice line a terminal member gets, then the Close.
-            let notice = Outgoing::new(why.notice());
-            let _ = self.0.send_prepared_now(&[notice.ws_frame()]);
-        }
-        let _ = self.0.close(code, truncate(&reason, 123));
+        // A member that is too slow has a full socket: no write may wait on it.
+        let _ = wire::without_waiting(self.0.get_ref(), || {
+            if *why != Farewell::TooSlow {
+                // The same notice line a terminal member gets, then the Close.
+                let notice = Outgoing::new(why.notice());
+                let _ = self.0.send_prepared_now(&[notice.ws_frame()]);
+            }
+            self.0.close(code, truncate(&reason, 123)).map_err(into_io)
+        });
         // Our Close is sent; FIN follows. The reader still sees the peer's Close reply, unless
         // the peer does not read at all: then nothing more will come, and the reader must wake.
         let how = match why {

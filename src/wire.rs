@@ -9,6 +9,8 @@
 //! whole lines, in order, none twice.
 
 use std::io::{self, IoSlice, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// Is this error "the socket's buffer is full", not "the peer is gone"? A socket with a write
 /// timeout says `WouldBlock` (EAGAIN) or, on some systems, `TimedOut`.
@@ -104,6 +106,35 @@ pub fn write_all_vectored(mut w: impl Write, bufs: &mut [IoSlice<'_>]) -> io::Re
         }
     }
     Ok(())
+}
+
+/// Runs `write` with `stream` non-blocking, then makes it blocking again.
+///
+/// A write timeout does not make a write to a full socket return at once: Linux rounds it up
+/// to kernel ticks, and such a write sleeps about 8 ms before it says "full" (measured on
+/// this machine). A lane that meets 25 members whose buffers fill in the same moment would
+/// lose 200 ms, and every other member of the lane with it. Non-blocking, the same write says
+/// "full" at once.
+///
+/// The flag belongs to the socket, not to one call (std has no `MSG_DONTWAIT`), so a reader
+/// that calls `read` on another thread in that moment gets `WouldBlock` early: the readers of
+/// member sockets read again then ([`is_spurious`]).
+pub fn without_waiting<T>(
+    stream: &TcpStream,
+    write: impl FnOnce() -> io::Result<T>,
+) -> io::Result<T> {
+    stream.set_nonblocking(true)?;
+    let result = write();
+    // A socket left non-blocking would turn its reader into a spinning loop: if the flag
+    // cannot be cleared, the member is as good as gone.
+    stream.set_nonblocking(false)?;
+    result
+}
+
+/// Is this error from a read that began at `asked` only the trace of [`without_waiting`] on
+/// another thread, not the end of the read timeout (`None`: the socket has none)?
+pub fn is_spurious(e: &io::Error, asked: Instant, timeout: Option<Duration>) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock && timeout.is_none_or(|t| asked.elapsed() < t)
 }
 
 #[cfg(test)]
@@ -202,5 +233,70 @@ pub(crate) mod tests {
         ];
         write_all_vectored(&mut out, &mut bufs).unwrap();
         assert_eq!(out.out, b"hello world\n");
+    }
+
+    /// The socket's file status flags as the kernel reports them (`O_NONBLOCK` is 0o4000).
+    fn nonblocking(stream: &TcpStream) -> bool {
+        use std::os::fd::AsRawFd;
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", stream.as_raw_fd())).unwrap();
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .unwrap()
+            .trim();
+        u32::from_str_radix(flags, 8).unwrap() & 0o4000 != 0
+    }
+
+    #[test]
+    fn a_write_without_waiting_leaves_the_socket_blocking_again() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_theirs, _) = listener.accept().unwrap();
+        // Were the helper to leave the socket blocking, the filling below would end anyway.
+        ours.set_write_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let inside = without_waiting(&ours, || Ok(nonblocking(&ours))).unwrap();
+        assert!(inside, "non-blocking while the write runs");
+        assert!(
+            !nonblocking(&ours),
+            "blocking again afterwards, for its reader"
+        );
+        // Also when the write fails: a full socket says so at once, and is blocking again.
+        let chunk = vec![0u8; 64 * 1024];
+        let mut full = None;
+        for _ in 0..10_000 {
+            if let Err(e) = without_waiting(&ours, || (&ours).write(&chunk)) {
+                full = Some(e);
+                break;
+            }
+        }
+        assert!(is_full(
+            &full.expect("the peer never reads: the socket fills")
+        ));
+        assert!(!nonblocking(&ours));
+    }
+
+    #[test]
+    fn only_an_early_would_block_is_spurious() {
+        let would_block = io::Error::from(io::ErrorKind::WouldBlock);
+        let now = Instant::now();
+        let second = Some(Duration::from_secs(1));
+        assert!(is_spurious(&would_block, now, second));
+        assert!(
+            is_spurious(&would_block, now, None),
+            "no timeout: never a timeout"
+        );
+        let long_ago = now.checked_sub(Duration::from_secs(2)).unwrap_or(now);
+        if long_ago < now {
+            assert!(
+                !is_spurious(&would_block, long_ago, second),
+                "the timeout passed"
+            );
+        }
+        let timed_out = io::Error::from(io::ErrorKind::TimedOut);
+        assert!(!is_spurious(&timed_out, now, second));
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(!is_spurious(&reset, now, None));
     }
 }
