@@ -152,14 +152,23 @@ struct Lane {
 impl Lane {
     fn run(mut self, jobs: Receiver<Job>) {
         let mut batch: Vec<Arc<Outgoing>> = Vec::new();
+        // Members who left between the broadcasts of the batch: how many of its lines each
+        // still gets, and its goodbye.
+        let mut leaving: HashMap<MemberId, (usize, Option<Farewell>)> = HashMap::new();
         let mut next = jobs.recv().ok();
         while let Some(job) = next.take() {
             match job {
                 Job::Broadcast(line) => {
                     batch.push(line);
-                    while batch.len() < MAX_BATCH {
+                    // A leave does not end the batch: 100 members evicted at once are 100
+                    // notices with a leave between each two, and a batch cut at every leave
+                    // would be one write per notice to every member.
+                    while batch.len() < MAX_BATCH && leaving.len() < MAX_BATCH {
                         match jobs.try_recv() {
                             Ok(Job::Broadcast(line)) => batch.push(line),
+                            Ok(Job::Remove(id, farewell)) => {
+                                leaving.entry(id).or_insert((batch.len(), farewell));
+                            }
                             Ok(other) => {
                                 next = Some(other);
                                 break;
@@ -167,7 +176,10 @@ impl Lane {
                             Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                         }
                     }
-                    self.deliver_all(&batch);
+                    self.deliver_all(&batch, &leaving);
+                    for (id, (_, farewell)) in leaving.drain() {
+                        self.remove(id, farewell);
+                    }
                     batch.clear();
                 }
                 Job::To(id, line) => self.deliver(id, std::slice::from_ref(&line)),
@@ -175,17 +187,20 @@ impl Lane {
                 Job::Add(member) => {
                     self.members.insert(member.id, member);
                 }
-                Job::Remove(id, farewell) => {
-                    if let Some(member) = self.members.remove(&id) {
-                        member.mailbox.set_turn(Turn::Closed);
-                        if let Some(farewell) = farewell {
-                            member.outlet.close(&farewell);
-                        }
-                    }
-                }
+                Job::Remove(id, farewell) => self.remove(id, farewell),
             }
             if next.is_none() {
                 next = jobs.recv().ok();
+            }
+        }
+    }
+
+    /// Forgets a member, saying goodbye first if there is a farewell.
+    fn remove(&mut self, id: MemberId, farewell: Option<Farewell>) {
+        if let Some(member) = self.members.remove(&id) {
+            member.mailbox.set_turn(Turn::Closed);
+            if let Some(farewell) = farewell {
+                member.outlet.close(&farewell);
             }
         }
     }
@@ -200,12 +215,26 @@ impl Lane {
         }
     }
 
-    /// Every member of the lane gets `lines`; those that must go are evicted afterwards.
-    fn deliver_all(&mut self, lines: &[Arc<Outgoing>]) {
+    /// Every member of the lane gets `lines` (a leaving member only those said before it
+    /// left); those that must go are evicted afterwards.
+    fn deliver_all(
+        &mut self,
+        lines: &[Arc<Outgoing>],
+        leaving: &HashMap<MemberId, (usize, Option<Farewell>)>,
+    ) {
         let evicted: Vec<(MemberId, bool)> = self
             .members
             .values()
-            .filter_map(|m| offer(m, lines, &self.bounds, &self.retry).map(|slow| (m.id, slow)))
+            .filter_map(|m| {
+                let lines = match leaving.get(&m.id) {
+                    Some(&(before, _)) => &lines[..before],
+                    None => lines,
+                };
+                if lines.is_empty() {
+                    return None;
+                }
+                offer(m, lines, &self.bounds, &self.retry).map(|slow| (m.id, slow))
+            })
             .collect();
         for (id, too_slow) in evicted {
             self.evict(id, too_slow);
@@ -381,5 +410,95 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// An outlet that records each offer as the lines it was given, and its farewell; its
+    /// first offer may say it began and then wait for go (so that jobs queue up behind it).
+    #[derive(Default)]
+    struct Recorder {
+        offers: Mutex<Vec<Vec<String>>>,
+        farewell: Mutex<Option<Farewell>>,
+        hold_first: Mutex<Option<(Sender<()>, Receiver<()>)>>,
+    }
+
+    impl Outlet for Recorder {
+        fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
+            let hold = self.hold_first.lock().map(|mut h| h.take()).ok().flatten();
+            if let Some((began, go)) = hold {
+                let _ = began.send(());
+                let _ = go.recv_timeout(Duration::from_secs(10));
+            }
+            let texts = lines.iter().map(|l| l.line().to_string()).collect();
+            self.offers.lock().map(|mut o| o.push(texts)).ok();
+            Ok(lines.len())
+        }
+
+        fn close(&self, why: &Farewell) {
+            self.farewell
+                .lock()
+                .map(|mut f| *f = Some(why.clone()))
+                .ok();
+        }
+    }
+
+    fn member(id: MemberId, outlet: &Arc<Recorder>) -> Member {
+        Member {
+            id,
+            outlet: outlet.clone(),
+            mailbox: Arc::new(Mailbox::default()),
+        }
+    }
+
+    #[test]
+    fn a_leave_between_broadcasts_neither_cuts_the_batch_nor_gets_later_lines() {
+        let bounds = Bounds {
+            max_bytes: 1 << 20,
+            max_age: Duration::from_secs(2),
+        };
+        let (evictions, _evicted) = crossbeam_channel::unbounded();
+        let pool = WriterPool::start(1, bounds, evictions).expect("writer threads");
+        let (go, held) = crossbeam_channel::bounded(1);
+        let (began, offering) = crossbeam_channel::bounded(1);
+        let stays = Arc::new(Recorder {
+            hold_first: Mutex::new(Some((began, held))),
+            ..Recorder::default()
+        });
+        let leaves = Arc::new(Recorder::default());
+        pool.add(member(1, &stays));
+        pool.add(member(2, &leaves));
+        let line = |text: &str| Outgoing::new(text.to_string());
+        // The lane holds on its first offer; meanwhile a line, a leave and a line queue up.
+        pool.broadcast(&line("first"));
+        offering
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the lane offers the first line");
+        pool.broadcast(&line("before the leave"));
+        pool.remove(2, Some(Farewell::Quit));
+        pool.broadcast(&line("after the leave"));
+        go.send(()).expect("the lane waits for go");
+        pool.stop();
+
+        let offers = |r: &Recorder| r.offers.lock().map(|o| o.clone()).unwrap_or_default();
+        assert_eq!(
+            offers(&stays),
+            [vec!["first"], vec!["before the leave", "after the leave"]],
+            "the member who stays gets the two queued lines in one offer"
+        );
+        let left = offers(&leaves);
+        assert_eq!(
+            left.concat(),
+            ["first", "before the leave"],
+            "the member who left gets what was said before it left, and nothing after"
+        );
+        assert_eq!(
+            leaves.farewell.lock().map(|f| f.clone()).ok().flatten(),
+            Some(Farewell::Quit)
+        );
     }
 }
