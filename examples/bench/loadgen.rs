@@ -59,6 +59,9 @@ struct Args {
     sender: bool,
     /// Wait for `go` and `end SENT` on stdin; report per-message results (scenario 9).
     coordinated: bool,
+    /// Report per-message results (`slot_count=`, `slot_max_us=`) without coordinating
+    /// (scenario 8 plots its latency over time).
+    per_message: bool,
     /// A member is in once it has its welcome (`--settle welcome`), not once it has seen the
     /// whole room joined: a cluster's room size comes from Redis, up to a second late.
     settle_on_welcome: bool,
@@ -81,6 +84,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         payload: 0,
         sender: true,
         coordinated: false,
+        per_message: false,
         settle_on_welcome: false,
         idle_rest: 1,
     };
@@ -122,6 +126,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--payload" => parsed.payload = num()? as usize,
             "--sender" => parsed.sender = num()? != 0,
             "--coordinated" => parsed.coordinated = num()? != 0,
+            "--per-message" => parsed.per_message = num()? != 0,
             "--settle" => parsed.settle_on_welcome = value == "welcome",
             "--idle-rest" => parsed.idle_rest = num()?.clamp(1, 100) as u32,
             _ => return Err(format!("unknown load-gen flag {flag}")),
@@ -562,7 +567,7 @@ fn run(args: &Args, orders: &Receiver<String>) -> io::Result<()> {
     out("last_max_ms", percentile(&last_ms, 100.0));
     out("closed", shared.closed.load(Ordering::Relaxed));
     out("not_delivered", refused.load(Ordering::Relaxed));
-    if args.coordinated {
+    if args.coordinated || args.per_message {
         let list = |value: &dyn Fn(&Slot) -> u64| {
             slots
                 .iter()

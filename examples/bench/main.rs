@@ -220,6 +220,7 @@ fn run_scenario(
                     deadline: Duration::from_secs(if plan.quick { 15 } else { 40 }),
                     stalled: 0,
                     payload: 0,
+                    per_message: false,
                 })?;
                 report::fanout_rows(members, &run, rows, fanout_points);
             }
@@ -233,6 +234,7 @@ fn run_scenario(
                 deadline: Duration::from_secs(if plan.quick { 20 } else { 140 }),
                 stalled: 0,
                 payload: 0,
+                per_message: false,
             })?;
             report::scale_rows(plan.scale, &run, rows);
         }
@@ -240,21 +242,31 @@ fn run_scenario(
             // Slow consumers: the same 1,000 members, none stalled, then 10 % of them stalled
             // (so the server writes to as many sockets in both runs).
             let (members, total_stalled) = if plan.quick { (200, 20) } else { (900, 100) };
+            const INTERVAL_MS: u64 = 5;
             let room = |stalled| {
                 room::run_room(&RoomPlan {
                     members: members + total_stalled - stalled,
                     // The quick run still sends more than a stalled member's kernel buffers hold.
                     messages: if plan.quick { 1_200 } else { 2_000 },
-                    interval_ms: 5,
+                    interval_ms: INTERVAL_MS,
                     pollers: 2,
                     deadline: Duration::from_secs(if plan.quick { 20 } else { 60 }),
                     stalled,
                     payload: 4096,
+                    per_message: true,
                 })
             };
             let calm = room(0)?;
             let stalled_run = room(total_stalled)?;
-            report::slow_consumer_rows(members, total_stalled, &calm, &stalled_run, rows);
+            report::slow_consumer_rows(
+                INTERVAL_MS,
+                members,
+                total_stalled,
+                &calm,
+                &stalled_run,
+                rows,
+            );
+            report::write_slow_consumer_series(INTERVAL_MS, &calm, &stalled_run)?;
         }
         9 => {
             // 3 processes x 8,000 members: 24,000 server threads, under pid_max (32,768).

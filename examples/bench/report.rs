@@ -79,8 +79,80 @@ pub fn fanout_rows(
     });
 }
 
+/// Each broadcast's latency to the last member (ms), `None` where a member never had it.
+fn per_message_latency(run: &RoomRun) -> Vec<Option<f64>> {
+    let alive = run.get("alive");
+    let numbers = |key| -> Vec<f64> {
+        run.text(key)
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    };
+    let (counts, max_us) = (numbers("slot_count"), numbers("slot_max_us"));
+    counts
+        .iter()
+        .zip(&max_us)
+        .map(|(&count, &us)| (count >= alive).then_some(us / 1e3))
+        .collect()
+}
+
+/// Where a run's p99 comes from: its slowest half second, and the p99 of the rest.
+fn slowest_half_second(run: &RoomRun, interval_ms: u64) -> String {
+    let latency = per_message_latency(run);
+    let per_window = (500 / interval_ms.max(1)).max(1) as usize;
+    let worst = latency
+        .chunks(per_window)
+        .enumerate()
+        .map(|(n, w)| (n, w.iter().flatten().copied().fold(0.0, f64::max)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((window, max)) = worst else {
+        return String::new();
+    };
+    let rest: Vec<f64> = latency
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i / per_window != window)
+        .filter_map(|(_, l)| *l)
+        .collect();
+    format!(
+        "; slowest half second {:.1}-{:.1} s after the first broadcast (max {} ms), p99 of the rest {} ms",
+        window as f64 * 0.5,
+        window as f64 * 0.5 + 0.5,
+        number(max),
+        number(percentile(&rest, 99.0))
+    )
+}
+
+/// target/bench/slow_consumers.csv: scenario 8's latency, broadcast by broadcast, in both runs.
+pub fn write_slow_consumer_series(
+    interval_ms: u64,
+    calm: &RoomRun,
+    stalled: &RoomRun,
+) -> io::Result<()> {
+    let (calm, stalled) = (per_message_latency(calm), per_message_latency(stalled));
+    let cell = |l: Option<&Option<f64>>| match l {
+        Some(Some(ms)) => format!("{ms:.3}"),
+        _ => String::new(),
+    };
+    let mut csv = String::from("broadcast,due_ms,calm_last_ms,stalled_last_ms\n");
+    for n in 0..calm.len().max(stalled.len()) {
+        let _ = writeln!(
+            csv,
+            "{n},{},{},{}",
+            n as u64 * interval_ms,
+            cell(calm.get(n)),
+            cell(stalled.get(n))
+        );
+    }
+    let dir = out_dir()?;
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join("slow_consumers.csv"), csv)
+}
+
 /// Scenario 8: honest members' latency with and without stalled ones, and the evictions.
 pub fn slow_consumer_rows(
+    interval_ms: u64,
     members: usize,
     stalled: usize,
     calm: &RoomRun,
@@ -108,8 +180,9 @@ pub fn slow_consumer_rows(
             .baseline(p99_calm)
             .goal(Goal::Below((1.5 * p99_calm).min(50.0)))
             .note(format!(
-                "baseline: the same {} members with none stalled; goal: at most 1.5x it and under 50 ms{}",
+                "baseline: the same {} members with none stalled; goal: at most 1.5x it and under 50 ms{}{}",
                 number((members + stalled) as f64),
+                slowest_half_second(run, interval_ms),
                 trouble(run)
             )),
     );

@@ -40,6 +40,8 @@ pub struct RoomPlan {
     pub stalled: usize,
     /// Bytes of each broadcast (0: just the sequence number and time stamp).
     pub payload: usize,
+    /// Ask for each broadcast's count and slowest latency (`slot_count`, `slot_max_us`).
+    pub per_message: bool,
 }
 
 /// target/release/plainsock, beside this example's own directory.
@@ -187,6 +189,7 @@ pub fn run_room(plan: &RoomPlan) -> io::Result<RoomRun> {
             .args(["--deadline-secs", &plan.deadline.as_secs().to_string()])
             .args(["--stalled", &plan.stalled.to_string()])
             .args(["--payload", &plan.payload.to_string()])
+            .args(["--per-message", if plan.per_message { "1" } else { "0" }])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?,
