@@ -203,7 +203,7 @@ pub fn slow_consumer_rows(
         )
         .note(format!(
             "of {stalled}; the first {} ms, the last {} ms after the first broadcast \
-             (a member's kernel buffers take about 3 MB before its socket is full)",
+             (a socket whose peer never reads takes about 4 MB, the kernel's send buffer maximum here, before it is full)",
             number(run.get("evicted_first_ms")),
             number(run.get("evicted_max_ms"))
         )),

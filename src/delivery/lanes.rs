@@ -3,8 +3,9 @@
 //! Each member has ONE thread of its own, its reader. Writes are shared out over a small pool,
 //! member `id` always on lane `id % lanes`. A lane pushes each line into the member's outbox
 //! and offers the outbox to the member's socket, which takes what fits in its send buffer
-//! *now* (sockets have a tiny write timeout, [`SHORT_WRITE`]). A member whose socket is full
-//! costs the lane that one short write; from then on the retry thread offers its outbox, with
+//! *now* (the outlets of TCP and WebSocket members write non-blocking,
+//! `wire::without_waiting`). A member whose socket is full costs the lane that one short
+//! write; from then on the retry thread offers its outbox, with
 //! growing pauses, until the socket takes everything again (then it is the lane's once more)
 //! or the outbox goes over its bounds (then the member is evicted). So no member waits on
 //! another, and the hub waits on a lane only when the lanes are out of CPU.
@@ -18,9 +19,11 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// The write timeout of every member socket. A write that finds the send buffer full returns
-/// after one kernel tick (a few ms) instead of waiting for the peer; Linux rounds any timeout
-/// up to a tick, so asking for less costs nothing. Zero would mean "no timeout at all".
+/// The write timeout of every member socket, for the writes that are not a lane's
+/// non-blocking ones (a Socket.IO member's upgraded WebSocket, a goodbye): one that finds the
+/// send buffer full returns after one kernel tick (8 ms here) instead of waiting for the peer.
+/// Linux rounds any timeout up to a tick, so asking for less costs nothing; zero would mean
+/// "no timeout at all".
 pub const SHORT_WRITE: Duration = Duration::from_micros(1);
 /// Broadcasts already queued behind one another are pushed and offered to a member in one go,
 /// up to this many (a join storm of 10,000 members is millions of notice deliveries: batching
