@@ -175,6 +175,41 @@ fn stalled_websocket_and_tcp_members_are_evicted_and_the_rest_get_every_line() {
     }
 }
 
+#[test]
+fn stalled_socketio_members_on_websocket_are_evicted_and_the_rest_get_every_line() {
+    let server = server(|c| c.write_timeout = Duration::from_secs(1));
+    let web = server.ws_addr().unwrap();
+    let honest_members: Vec<WsChat> = (0..5).map(|_| WsChat::join(&server)).collect();
+    // They join, read their welcome, and never read again; the lanes write to their sockets
+    // through the Engine.IO session.
+    let stalled: Vec<_> = (0..5)
+        .map(|_| common::polling::socketio_websocket_join(web))
+        .collect();
+    let stalled_nicks: HashSet<String> = stalled.iter().map(|(_, nick)| nick.clone()).collect();
+    // 4 KiB every 2 ms for 4 s: 8 MB, more than a stalled member's kernel buffers hold.
+    const LINES: usize = 2000;
+    let (sender, send) = send_lines(&server, LINES, 4096, Duration::from_millis(2));
+    let readers: Vec<_> = honest_members
+        .into_iter()
+        .map(|chat| honest_ws(chat, sender.clone(), LINES - 1))
+        .collect();
+    send.join().unwrap();
+    for reader in readers {
+        let dropped = reader.join().unwrap();
+        assert!(
+            dropped.is_subset(&stalled_nicks),
+            "only stalled members were dropped: {dropped:?}"
+        );
+    }
+    // The honest members and the sender have left: an empty room means each was evicted.
+    assert!(
+        eventually(|| server.member_count() == 0),
+        "{} stalled Socket.IO members were not evicted",
+        server.member_count()
+    );
+    drop(stalled);
+}
+
 /// Reads a WebSocket until it ends; the close code, if a Close came.
 fn read_to_end_ws(chat: &mut WsChat) -> Option<u16> {
     for _ in 0..1_000_000 {

@@ -3,12 +3,12 @@
 //! Each member has ONE thread of its own, its reader. Writes are shared out over a small pool,
 //! member `id` always on lane `id % lanes`. A lane pushes each line into the member's outbox
 //! and offers the outbox to the member's socket, which takes what fits in its send buffer
-//! *now* (the outlets of TCP and WebSocket members write non-blocking,
-//! `wire::without_waiting`). A member whose socket is full costs the lane that one short
-//! write; from then on the retry thread offers its outbox, with
-//! growing pauses, until the socket takes everything again (then it is the lane's once more)
-//! or the outbox goes over its bounds (then the member is evicted). So no member waits on
-//! another, and the hub waits on a lane only when the lanes are out of CPU.
+//! *now* (every outlet with a socket writes non-blocking, `wire::without_waiting`). A member
+//! whose socket is full costs the lane that one short write; from then on the retry thread
+//! offers its outbox, with growing pauses, until the socket takes everything again (then it
+//! is the lane's once more) or the outbox goes over its bounds (then the member is evicted).
+//! So no member waits on another, and the hub waits on a lane only when the lanes are out of
+//! CPU.
 
 use super::outbox::{Bounds, Mailbox, Offered, Turn};
 use super::{Farewell, MemberId, Outgoing, Outlet};
@@ -20,7 +20,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// The write timeout of every member socket, for the writes that are not a lane's
-/// non-blocking ones (a Socket.IO member's upgraded WebSocket, a goodbye): one that finds the
+/// non-blocking ones (a reader's Pong, a Socket.IO session's own packets): one that finds the
 /// send buffer full returns after one kernel tick (8 ms here) instead of waiting for the peer.
 /// Linux rounds any timeout up to a tick, so asking for less costs nothing; zero would mean
 /// "no timeout at all".

@@ -2,6 +2,7 @@
 //! the application holds.
 
 use super::packet::{Data, Packet};
+use crate::wire;
 use crate::ws::{Error, Message, WsWriter};
 use std::collections::VecDeque;
 use std::io;
@@ -234,15 +235,21 @@ impl Socket {
     /// Writes `frames` (whole unmasked WebSocket frames, e.g. made once for many sessions) to
     /// the session's WebSocket, as many as its socket takes now; see
     /// [`WsWriter::send_prepared_now`]. `Ok(0)` while the session is not on WebSocket.
+    ///
+    /// "Now" means non-blocking ([`wire::without_waiting`]): a full socket says so at once
+    /// instead of after a kernel tick. This session's own thread reads the socket meanwhile,
+    /// and takes the early "would block" it may get for the read timeout it also handles.
     pub fn send_frames_now(&self, frames: &[&[u8]]) -> io::Result<usize> {
         if self.is_closed() {
             return Err(io::ErrorKind::NotConnected.into());
         }
         let ws = lock(&self.0.ws).clone();
         match ws {
-            Some(writer) => writer.send_prepared_now(frames).map_err(|e| match e {
-                Error::Io(e) => e,
-                other => io::Error::other(other.to_string()),
+            Some(writer) => wire::without_waiting(writer.get_ref(), || {
+                writer.send_prepared_now(frames).map_err(|e| match e {
+                    Error::Io(e) => e,
+                    other => io::Error::other(other.to_string()),
+                })
             }),
             None => Ok(0),
         }
@@ -454,7 +461,7 @@ const WS_BACKLOG: usize = 64 * 1024;
 pub(super) fn sent(result: Result<(), crate::ws::Error>, writer: &WsWriter) -> bool {
     match result {
         Ok(()) => true,
-        Err(crate::ws::Error::Io(e)) if crate::wire::is_full(&e) => writer.queued() <= WS_BACKLOG,
+        Err(crate::ws::Error::Io(e)) if wire::is_full(&e) => writer.queued() <= WS_BACKLOG,
         Err(_) => false,
     }
 }

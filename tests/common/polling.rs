@@ -205,3 +205,32 @@ fn chat_line(text: &str) -> Option<String> {
     let args = event.as_array()?;
     (args.first()?.as_str()? == "chat message").then(|| args.get(1)?.as_str().map(String::from))?
 }
+
+/// A chat member over Socket.IO on WebSocket from the start (`transport=websocket`, what
+/// `socket.io-client` with `transports: ["websocket"]` does): its socket and nick, once its
+/// welcome came.
+pub fn socketio_websocket_join(addr: SocketAddr) -> (plainsock::ws::WebSocket<TcpStream>, String) {
+    use plainsock::ws::{self, Message};
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let mut socket = ws::client::connect(&url).unwrap();
+    socket.get_ref().set_read_timeout(Some(PATIENCE)).unwrap();
+    socket.send(Message::Text("40".into())).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let Message::Text(text) = socket.read().unwrap() else {
+            continue;
+        };
+        // 42["chat message","* welcome, you are NICK ..."]
+        let Some(event) = text.strip_prefix("42") else {
+            continue;
+        };
+        let event = json::parse(event).unwrap();
+        if let Json::Array(parts) = &event
+            && let Some(line) = parts.get(1).and_then(Json::as_str)
+            && line.starts_with("* welcome, you are ")
+        {
+            return (socket, super::nick_from_welcome(line));
+        }
+    }
+    panic!("no welcome over Socket.IO on WebSocket")
+}
