@@ -10,17 +10,19 @@
 
 use crate::conn::Context;
 use crate::delivery::lanes::SHORT_WRITE;
+use crate::delivery::receipts::Receipts;
 use crate::delivery::{Farewell, Outgoing, Outlet};
 use crate::hub::Transport;
 use crate::json::Json;
 use crate::limits::{AddressSlot, TOO_MANY_FROM_YOU};
 use crate::proxy::{self, Client};
+use crate::ws::frame::Opcode;
 use crate::ws::{self, Error, Message, Role, WsReader, WsWriter};
 use crate::{http, http::Request, wire, ws::handshake};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The WebSocket subprotocol of the room (`Sec-WebSocket-Protocol: chat`), chosen when offered.
 pub const CHAT_PROTOCOL: &str = "chat";
@@ -384,17 +386,19 @@ fn chat_member(
     peer: SocketAddr,
     ctx: &Arc<Context>,
 ) {
-    let member = ctx.hub.join(
-        Transport::WebSocket,
-        peer,
-        Arc::new(WsOutlet(writer.clone())),
-    );
+    let outlet = Arc::new(WsOutlet::new(writer.clone(), ctx.config.write_timeout));
+    let member = ctx.hub.join(Transport::WebSocket, peer, outlet.clone());
     let mut timeout = ctx.config.ping_interval;
     let _ = stream.set_read_timeout(Some(timeout));
     let mut pinged = false;
     loop {
         let asked = Instant::now();
-        match reader.read() {
+        outlet.listening();
+        let read = reader.read();
+        if read.is_ok() {
+            outlet.heard();
+        }
+        match read {
             // A lane had the socket non-blocking for a moment: not a timeout; read again.
             Err(Error::Io(e)) if wire::is_spurious(&e, asked, Some(timeout)) => continue,
             Ok(Message::Text(text)) if ctx.config.fault_injection && text == "/panic" => {
@@ -406,7 +410,8 @@ fn chat_member(
             }
             // The library answered the Ping; a full socket may have kept the Pong back.
             Ok(Message::Ping(_)) if writer.queued() > 0 => member.flush(),
-            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Ok(Message::Pong(payload)) => outlet.pong(&payload),
+            Ok(Message::Ping(_)) => {}
             // The library has answered the Close; the connection is over.
             Ok(Message::Close(_)) => break,
             Err(Error::Io(e)) if http::is_timeout(&e) => {
@@ -445,19 +450,82 @@ fn chat_member(
 /// How lines reach a WebSocket member: each line is one text frame, encoded once by the hub
 /// for every member (server frames are not masked, so the bytes are the same). The writer's
 /// lock also orders the reader's Pong and Close replies, so a frame cut by a full socket is
-/// finished before any other frame.
-struct WsOutlet(WsWriter);
+/// finished before any other frame. Now and then a Ping goes with the lines; its Pong, which
+/// the member's reader hands to [`WsOutlet::pong`], is the member's read receipt
+/// ([`Receipts`]).
+struct WsOutlet {
+    writer: WsWriter,
+    receipts: Mutex<Receipts>,
+    /// How long a read receipt may take (`--write-timeout`, as for the oldest waiting line).
+    receipt_timeout: Duration,
+}
+
+impl WsOutlet {
+    fn new(writer: WsWriter, receipt_timeout: Duration) -> WsOutlet {
+        WsOutlet {
+            writer,
+            receipts: Mutex::new(Receipts::default()),
+            receipt_timeout,
+        }
+    }
+
+    fn receipts(&self) -> MutexGuard<'_, Receipts> {
+        // Nothing leaves the receipts half-changed across a panic.
+        self.receipts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The member's reader got a frame and is busy with it (see [`Receipts::heard`]).
+    fn heard(&self) {
+        self.receipts().heard(Instant::now());
+    }
+
+    /// The member's reader waits for the next frame.
+    fn listening(&self) {
+        self.receipts().listening();
+    }
+
+    /// A Pong from the member: if it answers the receipts' Ping, the member reads.
+    fn pong(&self, payload: &[u8]) {
+        if let Some(mark) = Receipts::mark_of(payload) {
+            self.receipts().answered(mark);
+        }
+    }
+}
 
 impl Outlet for WsOutlet {
     fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
-        let frames: Vec<&[u8]> = lines.iter().map(|line| line.ws_frame()).collect();
-        wire::without_waiting(self.0.get_ref(), || {
-            self.0.send_prepared_now(&frames).map_err(into_io)
-        })
+        let mut receipts = self.receipts();
+        let mut frames: Vec<&[u8]> = lines.iter().map(|line| line.ws_frame()).collect();
+        let bytes: u64 = lines.iter().map(|line| line.size() as u64).sum();
+        let mark = receipts.mark_due(bytes);
+        let mut ping = Vec::new();
+        if let Some(mark) = mark {
+            // RFC 6455 §5.5.2: the client answers with a Pong of the same payload, once it
+            // has read this far.
+            let payload = Receipts::mark_payload(mark);
+            ws::frame::encode(true, Opcode::Ping, None, &payload, &mut ping);
+            frames.push(&ping);
+        }
+        let taken = wire::without_waiting(self.writer.get_ref(), || {
+            self.writer.send_prepared_now(&frames).map_err(into_io)
+        })?;
+        let lines_taken = taken.min(lines.len());
+        let bytes_taken = if lines_taken == lines.len() {
+            bytes
+        } else {
+            lines[..lines_taken].iter().map(|l| l.size() as u64).sum()
+        };
+        let mark_taken = mark.filter(|_| taken > lines.len());
+        receipts.sent(bytes_taken, mark_taken, Instant::now());
+        Ok(lines_taken)
+    }
+
+    fn overdue(&self, now: Instant) -> bool {
+        self.receipts().overdue(now, self.receipt_timeout)
     }
 
     fn holds_back(&self) -> bool {
-        self.0.queued() > 0
+        self.writer.queued() > 0
     }
 
     fn close(&self, why: &Farewell) {
@@ -469,13 +537,15 @@ impl Outlet for WsOutlet {
             Farewell::Fault(why) => (1008, why.clone()),
         };
         // A member that is too slow has a full socket: no write may wait on it.
-        let _ = wire::without_waiting(self.0.get_ref(), || {
+        let _ = wire::without_waiting(self.writer.get_ref(), || {
             if *why != Farewell::TooSlow {
                 // The same notice line a terminal member gets, then the Close.
                 let notice = Outgoing::new(why.notice());
-                let _ = self.0.send_prepared_now(&[notice.ws_frame()]);
+                let _ = self.writer.send_prepared_now(&[notice.ws_frame()]);
             }
-            self.0.close(code, truncate(&reason, 123)).map_err(into_io)
+            self.writer
+                .close(code, truncate(&reason, 123))
+                .map_err(into_io)
         });
         // Our Close is sent; FIN follows. The reader still sees the peer's Close reply, unless
         // the peer does not read at all: then nothing more will come, and the reader must wake.
@@ -483,7 +553,7 @@ impl Outlet for WsOutlet {
             Farewell::TooSlow => std::net::Shutdown::Both,
             _ => std::net::Shutdown::Write,
         };
-        let _ = self.0.get_ref().shutdown(how);
+        let _ = self.writer.get_ref().shutdown(how);
     }
 }
 

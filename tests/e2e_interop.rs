@@ -142,6 +142,42 @@ fn python_websockets_gets_every_echo_and_a_clean_close() {
     print!("{stdout}");
 }
 
+#[test]
+#[ignore = "needs Python's websockets: run make e2e"]
+fn python_websockets_answers_the_read_receipts_of_a_4_mb_burst() {
+    // The chat server sends a Ping with every 128 KiB of lines and evicts a WebSocket member
+    // that leaves one unanswered for the write timeout: a real client answers them by itself,
+    // and a burst it takes a moment to read costs it nothing.
+    let server = common::server(|_| {});
+    let url = format!("ws://{}/ws", server.ws_addr().expect("a ws port"));
+    let mut sender = common::TcpChat::join(&server);
+    const LINES: usize = 1000;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/ws_room_reader.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&url)
+        .arg(&sender.nick)
+        .arg(LINES.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start /usr/bin/python3");
+    let lines = common::pipe_lines(child.stdout.take().expect("stdout"));
+    let first = lines.recv_timeout(EXCHANGE).unwrap_or_default();
+    assert_eq!(first, "joined", "the Python client did not join");
+    let filler = "p".repeat(4000);
+    for n in 0..LINES {
+        sender.send(&format!("{n:05} {filler}"));
+    }
+    let report = lines.recv_timeout(EXCHANGE).unwrap_or_default();
+    let (status, _, stderr) = finish(child, Duration::from_secs(10));
+    assert!(
+        status.success() && report == format!("got {LINES} in order"),
+        "the Python client failed ({status}): {report}\n{stderr}"
+    );
+}
+
 /// Node's `ws` sends a message over the server's limit, `runs` times, and must read the
 /// server's Close 1009 each time: the server half-closes and drains the rest of the message
 /// before closing, so no reset destroys the Close frame (which `ws` would report as 1006).

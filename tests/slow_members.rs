@@ -210,6 +210,39 @@ fn stalled_socketio_members_on_websocket_are_evicted_and_the_rest_get_every_line
     drop(stalled);
 }
 
+#[test]
+fn a_websocket_member_that_stops_reading_is_found_out_by_its_unanswered_ping() {
+    // The room says far less than the kernel buffers of a socket hold, so the stalled
+    // member's socket never fills and its outbox stays empty: only its read receipt (the
+    // Pong to the Ping that went with its lines) can tell that it does not read.
+    let server = server(|c| c.write_timeout = Duration::from_millis(500));
+    let mut witness = WsChat::join(&server);
+    let mut sender = TcpChat::join(&server);
+    let mut stalled = WsChat::join(&server);
+    witness.expect(&format!("* {} joined (3 online)", stalled.nick));
+    // 40 lines of 4 KB: past the first mark (128 KiB), far under the 4 MB a socket takes.
+    let filler = "f".repeat(4000);
+    for n in 0..40 {
+        sender.send(&format!("{n:05} {filler}"));
+        witness.expect(&format!("{}: {n:05} {filler}", sender.nick));
+    }
+    // Then a line every 100 ms: each is a chance to see that the Ping went unanswered.
+    let dropped = format!("* {} dropped: too slow", stalled.nick);
+    let mut evicted = false;
+    for n in 0..100 {
+        sender.send(&format!("tick {n}"));
+        let seen = witness.expect(&format!("{}: tick {n}", sender.nick));
+        if seen.iter().any(|line| line.starts_with(&dropped)) {
+            evicted = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(evicted, "{} was never dropped", stalled.nick);
+    // Its socket was never full, so its Close came through: 1008, policy (too slow).
+    assert_eq!(read_to_end_ws(&mut stalled), Some(1008));
+}
+
 /// Reads a WebSocket until it ends; the close code, if a Close came.
 fn read_to_end_ws(chat: &mut WsChat) -> Option<u16> {
     for _ in 0..1_000_000 {

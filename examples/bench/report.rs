@@ -203,7 +203,7 @@ pub fn slow_consumer_rows(
         )
         .note(format!(
             "of {stalled}; the first {} ms, the last {} ms after the first broadcast \
-             (a socket whose peer never reads takes about 4 MB, the kernel's send buffer maximum here, before it is full)",
+             (found out by an unanswered Ping, or by a full socket)",
             number(run.get("evicted_first_ms")),
             number(run.get("evicted_max_ms"))
         )),

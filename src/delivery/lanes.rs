@@ -264,6 +264,9 @@ fn offer(
     retry: &Sender<Member>,
 ) -> Option<bool> {
     let now = Instant::now();
+    if member.outlet.overdue(now) {
+        return Some(true);
+    }
     if !member.outlet.pulls() && member.mailbox.is_idle() {
         // The common case: nothing waits, so the lines go straight to the socket, and only
         // what it does not take now goes into the outbox.
@@ -378,7 +381,7 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
                 if mailbox.turn() != Turn::Retry {
                     return false;
                 }
-                if mailbox.over(&bounds, now) {
+                if mailbox.over(&bounds, now) || s.member.outlet.overdue(now) {
                     if evict(&s.member, true, &evictions) {
                         close(&s.member);
                     }

@@ -14,16 +14,21 @@
 //!   and in age. The one delivery point for every transport: a socket, or a long-polling
 //!   session that has no socket between polls (it takes lines from its mailbox itself).
 //! * [`lanes`]: the few writer threads. A lane hands each member what its socket takes *now*
-//!   (sockets have a tiny write timeout) and moves on; a member whose socket is full is left to
-//!   the retry thread, so it costs the lane one short write, once.
+//!   (a non-blocking write) and moves on; a member whose socket is full is left to the retry
+//!   thread, so it costs the lane one short write, once.
+//! * [`receipts`]: how the server learns in time that a member reads (a WebSocket member
+//!   answers a Ping sent with its lines), so that one that stops reading is found out before
+//!   the kernel buffers megabytes for it.
 
 pub mod lanes;
 pub mod outbox;
+pub mod receipts;
 
 use crate::chat;
 use crate::wire;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
 /// A member of the room, numbered by the hub (never reused while the server runs).
 pub type MemberId = u64;
@@ -172,6 +177,12 @@ pub trait Outlet: Send + Sync {
     /// Lines were added to the outbox of a transport that [`pulls`](Outlet::pulls): wake the
     /// request waiting for them. It must not write (the caller is a lane).
     fn wake(&self) {}
+
+    /// Has the member failed to show in time that it reads ([`receipts`])? Then it is evicted
+    /// as too slow, whatever its socket still takes.
+    fn overdue(&self, _now: Instant) -> bool {
+        false
+    }
 }
 
 /// An outlet over a byte stream: each line's bytes as `bytes_of` picks them (`tcp_bytes`,
