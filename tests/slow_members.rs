@@ -87,6 +87,27 @@ fn send_lines(
     (nick, send)
 }
 
+/// After the last line: no honest reader saw anyone but a stalled member dropped, and, the
+/// honest members and the sender having left, an empty room means each stalled one was evicted.
+fn only_the_stalled_were_dropped_and_all_of_them(
+    server: &Server,
+    readers: Vec<JoinHandle<HashSet<String>>>,
+    stalled_nicks: &HashSet<String>,
+) {
+    for reader in readers {
+        let dropped = reader.join().unwrap();
+        assert!(
+            dropped.is_subset(stalled_nicks),
+            "only stalled members were dropped: {dropped:?}"
+        );
+    }
+    assert!(
+        eventually(|| server.member_count() == 0),
+        "{} stalled members were not evicted",
+        server.member_count()
+    );
+}
+
 /// Joins a TCP member that never reads again after its welcome.
 fn stalled_tcp(server: &Server) -> TcpChat {
     TcpChat::join(server)
@@ -150,19 +171,7 @@ fn stalled_websocket_and_tcp_members_are_evicted_and_the_rest_get_every_line() {
             .map(|chat| honest_ws(chat, sender.clone(), LINES - 1)),
     );
     send.join().unwrap();
-    for reader in readers {
-        let dropped = reader.join().unwrap();
-        assert!(
-            dropped.is_subset(&stalled_nicks),
-            "only stalled members were dropped: {dropped:?}"
-        );
-    }
-    // As above: an empty room means each stalled member was evicted.
-    assert!(
-        eventually(|| server.member_count() == 0),
-        "{} stalled members were not evicted",
-        server.member_count()
-    );
+    only_the_stalled_were_dropped_and_all_of_them(&server, readers, &stalled_nicks);
     // A stalled WebSocket member reads what its buffers held, then the end: the server
     // shut the connection (its Close 1008 goes out only where the full socket still takes it).
     for mut chat in stalled_ws {
@@ -194,19 +203,7 @@ fn stalled_socketio_members_on_websocket_are_evicted_and_the_rest_get_every_line
         .map(|chat| honest_ws(chat, sender.clone(), LINES - 1))
         .collect();
     send.join().unwrap();
-    for reader in readers {
-        let dropped = reader.join().unwrap();
-        assert!(
-            dropped.is_subset(&stalled_nicks),
-            "only stalled members were dropped: {dropped:?}"
-        );
-    }
-    // The honest members and the sender have left: an empty room means each was evicted.
-    assert!(
-        eventually(|| server.member_count() == 0),
-        "{} stalled Socket.IO members were not evicted",
-        server.member_count()
-    );
+    only_the_stalled_were_dropped_and_all_of_them(&server, readers, &stalled_nicks);
     drop(stalled);
 }
 
