@@ -153,7 +153,8 @@ impl Member {
     }
 
     /// The transport queued bytes of its own (a WebSocket Pong) that a full socket did not
-    /// take: the delivery threads offer them again, and evict the member if it stays full.
+    /// take, or it held lines back for a read receipt that has now come: the delivery threads
+    /// offer them again at once, and evict the member if it stays full.
     pub fn flush(&self) {
         let _ = self.events.send(Event::Flush { id: self.id });
     }

@@ -395,8 +395,9 @@ fn chat_member(
         let asked = Instant::now();
         outlet.listening();
         let read = reader.read();
-        if read.is_ok() {
-            outlet.heard();
+        if read.is_ok() && outlet.heard() {
+            // It was not reading, as far as the server knew, and its lines waited: not now.
+            member.flush();
         }
         match read {
             // A lane had the socket non-blocking for a moment: not a timeout; read again.
@@ -474,9 +475,14 @@ impl WsOutlet {
         self.receipts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The member's reader got a frame and is busy with it (see [`Receipts::heard`]).
-    fn heard(&self) {
-        self.receipts().heard(Instant::now());
+    /// The member's reader got a frame and is busy with it (see [`Receipts::heard`]); `true`
+    /// if its lines were being held back, which they no longer are: offer them again.
+    fn heard(&self) -> bool {
+        let mut receipts = self.receipts();
+        let now = Instant::now();
+        let held = receipts.allowance(now).is_some();
+        receipts.heard(now);
+        held
     }
 
     /// The member's reader waits for the next frame.
@@ -495,6 +501,22 @@ impl WsOutlet {
 impl Outlet for WsOutlet {
     fn offer(&self, lines: &[Arc<Outgoing>]) -> io::Result<usize> {
         let mut receipts = self.receipts();
+        // A late receipt: only what the allowance leaves (maybe nothing: the end of a cut
+        // frame still goes, for it may be the very Ping the member must answer).
+        let lines = match receipts.allowance(Instant::now()) {
+            None => lines,
+            Some(left) => {
+                let mut bytes = 0;
+                let fit = lines
+                    .iter()
+                    .take_while(|line| {
+                        bytes += line.size() as u64;
+                        bytes <= left
+                    })
+                    .count();
+                &lines[..fit]
+            }
+        };
         let mut frames: Vec<&[u8]> = lines.iter().map(|line| line.ws_frame()).collect();
         let bytes: u64 = lines.iter().map(|line| line.size() as u64).sum();
         let mark = receipts.mark_due(bytes);
@@ -547,13 +569,21 @@ impl Outlet for WsOutlet {
                 .close(code, truncate(&reason, 123))
                 .map_err(into_io)
         });
-        // Our Close is sent; FIN follows. The reader still sees the peer's Close reply, unless
-        // the peer does not read at all: then nothing more will come, and the reader must wake.
+        // Our Close is sent; FIN follows, and the reader sees the peer's Close reply. A member
+        // that is too slow may not read at all, and then nothing more comes: the delivery
+        // threads end the connection a write timeout later (`end`), which wakes the reader.
+        // Not now: a client that still reads would answer our Ping or Close into a socket shut
+        // for reading, and the kernel's reset would destroy the Close frame before it is read
+        // (the client would see 1006, not 1008).
         let how = match why {
-            Farewell::TooSlow => std::net::Shutdown::Both,
+            Farewell::TooSlow if self.writer.queued() > 0 => std::net::Shutdown::Both,
             _ => std::net::Shutdown::Write,
         };
         let _ = self.writer.get_ref().shutdown(how);
+    }
+
+    fn end(&self) {
+        let _ = self.writer.get_ref().shutdown(std::net::Shutdown::Both);
     }
 }
 

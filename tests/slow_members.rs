@@ -217,7 +217,7 @@ fn a_websocket_member_that_stops_reading_is_found_out_by_its_unanswered_ping() {
     let mut sender = TcpChat::join(&server);
     let mut stalled = WsChat::join(&server);
     witness.expect(&format!("* {} joined (3 online)", stalled.nick));
-    // 40 lines of 4 KB: past the first mark (128 KiB), far under the 4 MB a socket takes.
+    // 40 lines of 4 KB: past the first mark (16 KiB), far under the 4 MB a socket takes.
     let filler = "f".repeat(4000);
     for n in 0..40 {
         sender.send(&format!("{n:05} {filler}"));
@@ -240,15 +240,59 @@ fn a_websocket_member_that_stops_reading_is_found_out_by_its_unanswered_ping() {
     assert_eq!(read_to_end_ws(&mut stalled), Some(1008));
 }
 
+#[test]
+fn a_websocket_member_that_stops_reading_is_sent_little_more_than_its_first_mark() {
+    // Its kernel buffers would take 4 MB and more; once its first Ping is late, its lines wait
+    // in its outbox instead (shared with everyone's), where the bounds evict it.
+    let server = server(|c| c.write_timeout = Duration::from_secs(1));
+    let mut witness = WsChat::join(&server);
+    let mut sender = TcpChat::join(&server);
+    let mut stalled = WsChat::join(&server);
+    witness.expect(&format!("* {} joined (3 online)", stalled.nick));
+    // About 2 MB/s: a 4 KB line every 2 ms, until the stalled member is dropped.
+    let filler = "f".repeat(4000);
+    let dropped = format!("* {} dropped: too slow", stalled.nick);
+    let mut said = 0;
+    let mut evicted = false;
+    for n in 0..2_000 {
+        sender.send(&format!("{n:05} {filler}"));
+        said += filler.len() + 6;
+        let seen = witness.expect(&format!("{}: {n:05} {filler}", sender.nick));
+        if seen.iter().any(|line| line.starts_with(&dropped)) {
+            evicted = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert!(evicted, "{} was never dropped", stalled.nick);
+    let (got, code) = read_to_end_counting(&mut stalled);
+    assert_eq!(code, Some(1008), "dropped as too slow");
+    assert!(
+        said >= 1 << 20 && got <= 256 << 10,
+        "the room said {said} bytes before the drop; the member that never read was sent {got}"
+    );
+}
+
 /// Reads a WebSocket until it ends; the close code, if a Close came.
 fn read_to_end_ws(chat: &mut WsChat) -> Option<u16> {
+    read_to_end_counting(chat).1
+}
+
+/// Reads a WebSocket until it ends: the bytes of text it got, and the close code.
+fn read_to_end_counting(chat: &mut WsChat) -> (usize, Option<u16>) {
+    let mut got = 0;
     for _ in 0..1_000_000 {
-        match chat.socket.read() {
-            Ok(plainsock::ws::Message::Close(frame)) => return frame.map(|f| f.code),
-            Ok(_) => {}
-            Err(plainsock::ws::Error::Closed { code, .. }) => return code,
-            Err(_) => return None,
-        }
+        let code = match chat.socket.read() {
+            Ok(plainsock::ws::Message::Close(frame)) => frame.map(|f| f.code),
+            Ok(plainsock::ws::Message::Text(text)) => {
+                got += text.len();
+                continue;
+            }
+            Ok(_) => continue,
+            Err(plainsock::ws::Error::Closed { code, .. }) => code,
+            Err(_) => None,
+        };
+        return (got, code);
     }
     panic!("{}: never ended", chat.nick)
 }

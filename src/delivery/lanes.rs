@@ -47,7 +47,8 @@ pub(crate) enum Job {
     Broadcast(Arc<Outgoing>),
     /// One line to one member.
     To(MemberId, Arc<Outgoing>),
-    /// The member's outlet holds bytes back (its reader queued a reply): offer again.
+    /// The member's outlet holds bytes back (its reader queued a reply), or its lines waited
+    /// for a read receipt that has come: offer again now, whichever thread has its turn.
     Flush(MemberId),
     /// Forget a member, saying goodbye first if there is a farewell.
     Remove(MemberId, Option<Farewell>),
@@ -186,7 +187,7 @@ impl Lane {
                     batch.clear();
                 }
                 Job::To(id, line) => self.deliver(id, std::slice::from_ref(&line)),
-                Job::Flush(id) => self.deliver(id, &[]),
+                Job::Flush(id) => self.flush(id),
                 Job::Add(member) => {
                     self.members.insert(member.id, member);
                 }
@@ -205,6 +206,18 @@ impl Lane {
             if let Some(farewell) = farewell {
                 member.outlet.close(&farewell);
             }
+        }
+    }
+
+    /// Offers a member's outbox again now: the lane itself, or, if the retry thread has the
+    /// turn, the retry thread without its pause.
+    fn flush(&mut self, id: MemberId) {
+        match self.members.get(&id) {
+            Some(member) if member.mailbox.turn() == Turn::Retry => {
+                let _ = self.retry.send(member.clone());
+            }
+            Some(_) => self.deliver(id, &[]),
+            None => {}
         }
     }
 
@@ -328,9 +341,12 @@ fn evict(member: &Member, too_slow: bool, evictions: &Sender<Eviction>) -> bool 
 }
 
 /// Says goodbye where the socket still takes it, and closes the transport, which tells it the
-/// member is gone (its reader wakes; a UDP peer's next datagram joins it anew).
-fn close(member: &Member) {
+/// member is gone (its reader wakes; a UDP peer's next datagram joins it anew). A transport
+/// may leave the connection half open for a while ([`Outlet::end`]): the member is added to
+/// `closing`, to be ended at `linger_until`.
+fn close(member: Member, closing: &mut Vec<(Member, Instant)>, linger_until: Instant) {
     member.outlet.close(&Farewell::TooSlow);
+    closing.push((member, linger_until));
 }
 
 /// A member whose socket was full, and when to offer it its outbox again.
@@ -345,6 +361,8 @@ struct Stuck {
 /// whose outbox goes over its bounds even while the room is quiet.
 fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>) {
     let mut stuck: Vec<Stuck> = Vec::new();
+    // Evicted members whose connections are ended when their goodbye has had time to be read.
+    let mut closing: Vec<(Member, Instant)> = Vec::new();
     let mut last_age_check = Instant::now();
     loop {
         let now = Instant::now();
@@ -352,28 +370,50 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
             .iter()
             .filter(|s| !s.member.outlet.pulls())
             .map(|s| s.next_try)
+            .chain(closing.iter().map(|(_, until)| *until))
             .min()
             .unwrap_or(now + AGE_CHECK)
             .min(last_age_check + AGE_CHECK);
+        let linger_until = now + bounds.max_age;
         match new.recv_timeout(wake.saturating_duration_since(now)) {
             // A lane evicted it: its goodbye is said here.
-            Ok(member) if member.mailbox.turn() == Turn::Closed => close(&member),
-            Ok(member) => stuck.push(Stuck {
-                member,
-                next_try: Instant::now() + RETRY_FIRST,
-                pause: RETRY_FIRST,
-            }),
+            Ok(member) if member.mailbox.turn() == Turn::Closed => {
+                close(member, &mut closing, linger_until)
+            }
+            // Already here: a flush, to be offered again now.
+            Ok(member) => match stuck.iter_mut().find(|s| s.member.id == member.id) {
+                Some(s) => {
+                    s.next_try = Instant::now();
+                    s.pause = RETRY_FIRST;
+                }
+                None if member.mailbox.turn() == Turn::Retry => stuck.push(Stuck {
+                    member,
+                    next_try: Instant::now() + RETRY_FIRST,
+                    pause: RETRY_FIRST,
+                }),
+                // The lane had it back before the flush came.
+                None => {}
+            },
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) if stuck.is_empty() => return,
             Err(RecvTimeoutError::Disconnected) => {
                 // Shutting down: the lanes are gone; give the rest one last chance.
                 for s in stuck.iter().filter(|s| !s.member.outlet.pulls()) {
                     let _ = s.member.mailbox.offer_to(&*s.member.outlet);
                 }
+                for (member, _) in closing {
+                    member.outlet.end();
+                }
                 return;
             }
         }
         let now = Instant::now();
+        closing.retain(|(member, until)| {
+            let due = *until <= now;
+            if due {
+                member.outlet.end();
+            }
+            !due
+        });
         if now >= last_age_check + AGE_CHECK {
             last_age_check = now;
             stuck.retain(|s| {
@@ -383,7 +423,7 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
                 }
                 if mailbox.over(&bounds, now) || s.member.outlet.overdue(now) {
                     if evict(&s.member, true, &evictions) {
-                        close(&s.member);
+                        close(s.member.clone(), &mut closing, linger_until);
                     }
                     return false;
                 }
@@ -410,7 +450,7 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
                 }
                 Offered::Gone(_) => {
                     if evict(&s.member, false, &evictions) {
-                        close(&s.member);
+                        close(s.member.clone(), &mut closing, linger_until);
                     }
                     false
                 }

@@ -164,8 +164,12 @@ pub trait Outlet: Send + Sync {
         false
     }
 
-    /// Says goodbye where the socket still takes it, then closes, so the member's reader wakes.
+    /// Says goodbye where the socket still takes it, then closes, so the member's reader wakes;
+    /// or, for a member that is too slow, may leave the connection half open, so that a client
+    /// still reading gets the goodbye whole, with no reset (see [`Outlet::end`]).
     fn close(&self, why: &Farewell);
+    /// Ends a connection that `close` left half open, a write timeout later.
+    fn end(&self) {}
 
     /// A transport without a socket of its own between requests (HTTP long polling) takes its
     /// lines from its [`outbox::Mailbox`] itself: the lanes only wake it. It may change its

@@ -9,17 +9,31 @@
 //! and it can only send it once it has read that far, RFC 6455 §5.5.2–3). A mark that waits
 //! longer than the write timeout, while the server sat listening and heard nothing at all from
 //! the member, means the member does not read: it is evicted like one whose outbox is too old.
-//! A mark is a question, not a window: lines keep flowing while it waits, so a burst that an
-//! honest client takes a moment to read costs it nothing. And only silence counts: a member
-//! whose reader is busy (held up by the room's backpressure) or that keeps sending may have
-//! its answer queued behind its own bytes, and is left to the outbox's bounds. Sans I/O: this
-//! counts bytes and time; the outlet writes, the member's reader says when it listens.
+//! A mark is a question first: lines keep flowing while it waits, so a burst that an honest
+//! client takes a moment to read costs it nothing. A *late* mark ([`HOLD_AFTER`]) leaves the
+//! member what is left of one more [`MARK_EVERY`] after it; its other lines wait in its
+//! outbox (shared lines, not copies) until it answers. So a member that stopped reading ties
+//! up a few hundred KB of kernel memory, not megabytes, and the outbox's bounds evict it. And
+//! only silence counts: a member whose reader is busy (held up by the room's backpressure) or
+//! that keeps sending may have its answer queued behind its own bytes, and is left to the
+//! outbox's bounds. Sans I/O: this counts bytes and time; the outlet writes, the member's reader says when it listens.
 
 use std::time::{Duration, Instant};
 
 /// Bytes between two marks. At 800 KB/s to one member (scenario 8 of `make bench`) that is
 /// about 6 Pings a second, each 10 bytes, and as many Pongs to read.
 pub const MARK_EVERY: u64 = 128 * 1024;
+/// The first mark comes sooner, before the member's receive window is full: a member that
+/// never reads is found out before the kernel starts queueing for it.
+pub const FIRST_MARK: u64 = 16 * 1024;
+/// What a late mark leaves the member (see [`Receipts::allowance`]).
+pub const LATE_ALLOWANCE: u64 = 64 * 1024;
+/// How long a mark may wait, in silence, before the member's lines are held back: longer than
+/// a busy client on loopback takes to read what is ahead of the Ping, short enough that one
+/// that stopped reading gets little more (at 800 KB/s, 32 KB). A client farther away than
+/// that (a phone, another continent) only has its lines wait now and then for its answer:
+/// with [`LATE_ALLOWANCE`], at a 300 ms round trip, it still gets 200 KB/s.
+pub const HOLD_AFTER: Duration = Duration::from_millis(40);
 
 #[derive(Debug, Default)]
 pub struct Receipts {
@@ -40,7 +54,12 @@ impl Receipts {
     /// The mark to send after `bytes` more, if one is due: the byte count it stands for.
     pub fn mark_due(&self, bytes: u64) -> Option<u64> {
         let after = self.sent + bytes;
-        (self.waiting.is_none() && after - self.marked_at >= MARK_EVERY).then_some(after)
+        let every = if self.marked_at == 0 {
+            FIRST_MARK
+        } else {
+            MARK_EVERY
+        };
+        (self.waiting.is_none() && after - self.marked_at >= every).then_some(after)
     }
 
     /// `bytes` were handed to the transport at `now`, and `mark` with them if it went too.
@@ -82,6 +101,15 @@ impl Receipts {
             && self.heard.is_none_or(older)
     }
 
+    /// How many more bytes may go to the member now: `None` (no limit) unless a mark is
+    /// [`HOLD_AFTER`] late; then what is left of [`LATE_ALLOWANCE`] after it (maybe 0: hold
+    /// every line until the answer comes).
+    pub fn allowance(&self, now: Instant) -> Option<u64> {
+        let (mark, _) = self.waiting?;
+        self.overdue(now, HOLD_AFTER)
+            .then(|| (mark + LATE_ALLOWANCE).saturating_sub(self.sent))
+    }
+
     /// A mark as a Ping payload: 8 bytes, big-endian.
     pub fn mark_payload(mark: u64) -> [u8; 8] {
         mark.to_be_bytes()
@@ -108,19 +136,20 @@ mod tests {
     }
 
     #[test]
-    fn a_mark_goes_every_mark_every_bytes_and_one_waits_at_a_time() {
+    fn the_first_mark_comes_early_then_one_every_mark_every_bytes_and_one_waits_at_a_time() {
         let mut receipts = Receipts::default();
         let now = Instant::now();
+        let first = (FIRST_MARK / LINE) as usize;
         let per_mark = (MARK_EVERY / LINE) as usize;
         let marks: Vec<(usize, u64)> = (1..=3 * per_mark)
             .filter_map(|n| send(&mut receipts, now).map(|m| (n, m)))
             .collect();
         assert_eq!(
             marks,
-            [(per_mark, MARK_EVERY)],
+            [(first, FIRST_MARK)],
             "one mark, then none while it waits"
         );
-        assert!(receipts.answered(MARK_EVERY));
+        assert!(receipts.answered(FIRST_MARK));
         // Long after MARK_EVERY more bytes: the next mark goes with the next line, and stands
         // for every byte so far.
         assert_eq!(
@@ -168,6 +197,50 @@ mod tests {
             receipts.overdue(late + LIMIT, LIMIT),
             "then silent for the limit"
         );
+    }
+
+    #[test]
+    fn a_late_mark_leaves_the_allowance_then_holds_the_lines_until_answered() {
+        let mut receipts = Receipts::default();
+        let start = Instant::now();
+        let mark = (0..100)
+            .find_map(|_| send(&mut receipts, start))
+            .expect("a mark");
+        assert_eq!(receipts.allowance(start), None, "in time: no limit");
+        send(&mut receipts, start);
+        let late = start + HOLD_AFTER + Duration::from_millis(1);
+        assert_eq!(
+            receipts.allowance(late),
+            Some(LATE_ALLOWANCE - LINE),
+            "late: what is left of the allowance after the mark"
+        );
+        let mut more = 0;
+        while more < 2 * MARK_EVERY {
+            send(&mut receipts, start);
+            more += LINE;
+        }
+        assert_eq!(
+            receipts.allowance(start + HOLD_AFTER),
+            None,
+            "a burst goes on while the mark is in time, however big"
+        );
+        assert_eq!(
+            receipts.allowance(late),
+            Some(0),
+            "late and past the allowance"
+        );
+        // Any frame from the member lifts the hold for a while (it may be busy); its answer
+        // lifts it for good.
+        receipts.heard(late);
+        assert_eq!(receipts.allowance(late), None, "heard from");
+        receipts.listening();
+        assert_eq!(
+            receipts.allowance(late + 2 * HOLD_AFTER),
+            Some(0),
+            "silent again"
+        );
+        assert!(receipts.answered(mark));
+        assert_eq!(receipts.allowance(late + 2 * HOLD_AFTER), None, "answered");
     }
 
     #[test]
