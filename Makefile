@@ -7,7 +7,7 @@ help:
 	@echo "make run          build (release) and run 'plainsock serve' on its defaults"
 	@echo "make test         unit + integration tests, clippy, rustfmt check"
 	@echo "make e2e          end-to-end tests against third-party peers (Chromium, websockets, socket.io-client, nginx)"
-	@echo "make bench        benchmarks against a raw-socket baseline (about 5½ minutes)"
+	@echo "make bench        benchmarks against a raw-socket baseline (about 6 minutes)"
 	@echo "make bench-quick  a 70-second smoke run of the benchmarks"
 	@echo "make doc          build the API documentation (target/doc/plainsock)"
 

@@ -145,9 +145,10 @@ fn python_websockets_gets_every_echo_and_a_clean_close() {
 #[test]
 #[ignore = "needs Python's websockets: run make e2e"]
 fn python_websockets_answers_the_read_receipts_of_a_4_mb_burst() {
-    // The chat server sends a Ping with every 128 KiB of lines and evicts a WebSocket member
-    // that leaves one unanswered for the write timeout: a real client answers them by itself,
-    // and a burst it takes a moment to read costs it nothing.
+    // The chat server sends a Ping with its lines now and then (after 16 KiB, then every
+    // 128 KiB), holds the lines of a member whose answer is late and evicts one that leaves a
+    // Ping unanswered for the write timeout: a real client answers them by itself, and a
+    // burst it takes a moment to read costs it nothing.
     let server = common::server(|_| {});
     let url = format!("ws://{}/ws", server.ws_addr().expect("a ws port"));
     let mut sender = common::TcpChat::join(&server);

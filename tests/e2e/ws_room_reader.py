@@ -1,5 +1,5 @@
 """A third-party WebSocket client (Python's `websockets`) reads a busy room: megabytes of lines,
-with a Ping from plainsock every 128 KiB (its read receipts).
+with a Ping from plainsock after 16 KiB and then every 128 KiB (its read receipts).
 
 Usage: ws_room_reader.py ws://127.0.0.1:PORT/ws SENDER COUNT
 
