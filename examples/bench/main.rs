@@ -221,6 +221,7 @@ fn run_scenario(
                     stalled: 0,
                     payload: 0,
                     per_message: false,
+                    announce_each: false,
                 })?;
                 report::fanout_rows(members, &run, rows, fanout_points);
             }
@@ -235,6 +236,7 @@ fn run_scenario(
                 stalled: 0,
                 payload: 0,
                 per_message: false,
+                announce_each: false,
             })?;
             report::scale_rows(plan.scale, &run, rows);
         }
@@ -254,6 +256,7 @@ fn run_scenario(
                     stalled,
                     payload: 4096,
                     per_message: true,
+                    announce_each: true,
                 })
             };
             // Pairs of runs: a p99 over 2,000 broadcasts is the 20th slowest, and one stall of
