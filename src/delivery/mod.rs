@@ -17,8 +17,8 @@
 //!   (a non-blocking write) and moves on; a member whose socket is full is left to the retry
 //!   thread, so it costs the lane one short write, once.
 //! * [`receipts`]: how the server learns in time that a member reads (a WebSocket member
-//!   answers a Ping sent with its lines), so that one that stops reading is found out before
-//!   the kernel buffers megabytes for it.
+//!   answers a Ping sent with its lines); while an answer is late its lines wait in its
+//!   outbox, so one that stops reading is found out before the kernel buffers megabytes for it.
 
 pub mod lanes;
 pub mod outbox;
