@@ -465,7 +465,7 @@ impl WsOutlet {
     fn new(writer: WsWriter, receipt_timeout: Duration) -> WsOutlet {
         WsOutlet {
             writer,
-            receipts: Mutex::new(Receipts::default()),
+            receipts: Mutex::new(Receipts::new(crate::rand::random_u64())),
             receipt_timeout,
         }
     }

@@ -18,9 +18,12 @@
 //! that keeps sending may have its answer queued behind its own bytes, and is left to the
 //! outbox's bounds. Sans I/O: this counts bytes and time; the outlet writes, the member's reader says when it listens.
 
+use crate::rand::SplitMix64;
 use std::time::{Duration, Instant};
 
-/// Bytes between two marks. At 800 KB/s to one member (scenario 8 of `make bench`) that is
+/// Bytes between two marks, on average (each gap is drawn from ½ to 1½ of it, so that
+/// members who joined together do not all answer in the same millisecond: 1,000 Pongs at once
+/// are 1,000 reader threads woken together, a 10 ms stall every mark). At 800 KB/s to one member (scenario 8 of `make bench`) that is
 /// about 6 Pings a second, each 10 bytes, and as many Pongs to read.
 pub const MARK_EVERY: u64 = 128 * 1024;
 /// The first mark comes sooner, before the member's receive window is full: a member that
@@ -35,10 +38,14 @@ pub const LATE_ALLOWANCE: u64 = 64 * 1024;
 /// with [`LATE_ALLOWANCE`], at a 300 ms round trip, it still gets 200 KB/s.
 pub const HOLD_AFTER: Duration = Duration::from_millis(40);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Receipts {
     /// Bytes handed to the transport so far.
     sent: u64,
+    /// Bytes from the last mark to the next (the first: [`FIRST_MARK`]).
+    gap: u64,
+    /// Draws the gaps.
+    gaps: SplitMix64,
     /// The mark waiting for its answer (only the latest counts, RFC 6455 §5.5.3) and when it
     /// went out.
     waiting: Option<(u64, Instant)>,
@@ -51,15 +58,23 @@ pub struct Receipts {
 }
 
 impl Receipts {
+    /// Receipts whose gaps between marks are drawn from `seed` (one per member).
+    pub fn new(seed: u64) -> Receipts {
+        Receipts {
+            sent: 0,
+            gap: FIRST_MARK,
+            gaps: SplitMix64::new(seed),
+            waiting: None,
+            marked_at: 0,
+            busy: false,
+            heard: None,
+        }
+    }
+
     /// The mark to send after `bytes` more, if one is due: the byte count it stands for.
     pub fn mark_due(&self, bytes: u64) -> Option<u64> {
         let after = self.sent + bytes;
-        let every = if self.marked_at == 0 {
-            FIRST_MARK
-        } else {
-            MARK_EVERY
-        };
-        (self.waiting.is_none() && after - self.marked_at >= every).then_some(after)
+        (self.waiting.is_none() && after - self.marked_at >= self.gap).then_some(after)
     }
 
     /// `bytes` were handed to the transport at `now`, and `mark` with them if it went too.
@@ -68,6 +83,7 @@ impl Receipts {
         if let Some(mark) = mark {
             self.waiting = Some((mark, now));
             self.marked_at = mark;
+            self.gap = MARK_EVERY / 2 + self.gaps.below(MARK_EVERY);
         }
     }
 
@@ -136,8 +152,8 @@ mod tests {
     }
 
     #[test]
-    fn the_first_mark_comes_early_then_one_every_mark_every_bytes_and_one_waits_at_a_time() {
-        let mut receipts = Receipts::default();
+    fn the_first_mark_comes_early_then_one_about_every_mark_every_bytes_and_one_waits_at_a_time() {
+        let mut receipts = Receipts::new(1);
         let now = Instant::now();
         let first = (FIRST_MARK / LINE) as usize;
         let per_mark = (MARK_EVERY / LINE) as usize;
@@ -150,22 +166,56 @@ mod tests {
             "one mark, then none while it waits"
         );
         assert!(receipts.answered(FIRST_MARK));
-        // Long after MARK_EVERY more bytes: the next mark goes with the next line, and stands
-        // for every byte so far.
+        // Long after the longest gap: the next mark goes with the next line, and stands for
+        // every byte so far.
         assert_eq!(
             send(&mut receipts, now),
             Some((3 * per_mark as u64 + 1) * LINE)
         );
-        let mark = receipts.waiting.map(|(m, _)| m).unwrap_or_default();
-        assert!(receipts.answered(mark));
-        // Answered at once: the next one MARK_EVERY later.
-        let next = (1..=per_mark).find_map(|n| send(&mut receipts, now).map(|m| (n, m)));
-        assert_eq!(next, Some((per_mark, mark + MARK_EVERY)));
+        // Answered at once, many times: each gap is ½ to 1½ MARK_EVERY, about MARK_EVERY on
+        // average.
+        let mut gaps = Vec::new();
+        for _ in 0..200 {
+            let mark = receipts.waiting.map(|(m, _)| m).unwrap_or_default();
+            assert!(receipts.answered(mark));
+            let next = (1..=2 * per_mark)
+                .find_map(|_| send(&mut receipts, now))
+                .expect("a mark within 1½ MARK_EVERY");
+            gaps.push(next - mark);
+        }
+        assert!(
+            gaps.iter()
+                .all(|g| (MARK_EVERY / 2..=3 * MARK_EVERY / 2 + LINE).contains(g))
+        );
+        let mean = gaps.iter().sum::<u64>() / gaps.len() as u64;
+        assert!(
+            mean.abs_diff(MARK_EVERY) < MARK_EVERY / 8,
+            "mean gap {mean}"
+        );
+    }
+
+    #[test]
+    fn members_that_are_sent_the_same_lines_mark_them_at_different_places() {
+        let now = Instant::now();
+        let marks = |seed| {
+            let mut receipts = Receipts::new(seed);
+            let mut marks = Vec::new();
+            for _ in 0..1_000 {
+                if let Some(mark) = send(&mut receipts, now) {
+                    receipts.answered(mark);
+                    marks.push(mark);
+                }
+            }
+            marks
+        };
+        let (a, b) = (marks(1), marks(2));
+        assert_eq!(a[0], b[0], "the first mark is at FIRST_MARK for everyone");
+        assert_ne!(a[1..], b[1..], "then they drift apart");
     }
 
     #[test]
     fn a_mark_unanswered_for_the_limit_is_overdue_and_an_answer_clears_it() {
-        let mut receipts = Receipts::default();
+        let mut receipts = Receipts::new(1);
         let start = Instant::now();
         let mark = (0..100)
             .find_map(|_| send(&mut receipts, start))
@@ -181,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_member_that_keeps_sending_or_waits_on_the_room_is_not_overdue() {
-        let mut receipts = Receipts::default();
+        let mut receipts = Receipts::new(1);
         let start = Instant::now();
         (0..100)
             .find_map(|_| send(&mut receipts, start))
@@ -201,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_late_mark_leaves_the_allowance_then_holds_the_lines_until_answered() {
-        let mut receipts = Receipts::default();
+        let mut receipts = Receipts::new(1);
         let start = Instant::now();
         let mark = (0..100)
             .find_map(|_| send(&mut receipts, start))
@@ -245,7 +295,7 @@ mod tests {
 
     #[test]
     fn nothing_is_overdue_before_the_first_mark() {
-        let mut receipts = Receipts::default();
+        let mut receipts = Receipts::new(1);
         let start = Instant::now();
         send(&mut receipts, start);
         assert!(!receipts.overdue(start + 10 * LIMIT, LIMIT));
@@ -253,7 +303,7 @@ mod tests {
 
     #[test]
     fn only_the_waiting_mark_counts() {
-        let mut receipts = Receipts::default();
+        let mut receipts = Receipts::new(1);
         let now = Instant::now();
         let mark = (0..100)
             .find_map(|_| send(&mut receipts, now))
