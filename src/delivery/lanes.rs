@@ -374,11 +374,10 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
             .min()
             .unwrap_or(now + AGE_CHECK)
             .min(last_age_check + AGE_CHECK);
-        let linger_until = now + bounds.max_age;
         match new.recv_timeout(wake.saturating_duration_since(now)) {
             // A lane evicted it: its goodbye is said here.
             Ok(member) if member.mailbox.turn() == Turn::Closed => {
-                close(member, &mut closing, linger_until)
+                close(member, &mut closing, Instant::now() + bounds.max_age)
             }
             // Already here: a flush, to be offered again now.
             Ok(member) => match stuck.iter_mut().find(|s| s.member.id == member.id) {
@@ -407,6 +406,7 @@ fn retry_loop(new: Receiver<Member>, bounds: Bounds, evictions: Sender<Eviction>
             }
         }
         let now = Instant::now();
+        let linger_until = now + bounds.max_age;
         closing.retain(|(member, until)| {
             let due = *until <= now;
             if due {
