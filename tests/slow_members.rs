@@ -213,10 +213,7 @@ fn a_websocket_member_that_stops_reading_is_found_out_by_its_unanswered_ping() {
     // member's socket never fills and its outbox stays empty: only its read receipt (the
     // Pong to the Ping that went with its lines) can tell that it does not read.
     let server = server(|c| c.write_timeout = Duration::from_millis(500));
-    let mut witness = WsChat::join(&server);
-    let mut sender = TcpChat::join(&server);
-    let mut stalled = WsChat::join(&server);
-    witness.expect(&format!("* {} joined (3 online)", stalled.nick));
+    let (mut witness, mut sender, mut stalled) = witness_sender_and_stalled(&server);
     // 40 lines of 4 KB: past the first mark (16 KiB), far under the 4 MB a socket takes.
     let filler = "f".repeat(4000);
     for n in 0..40 {
@@ -245,10 +242,7 @@ fn a_websocket_member_that_stops_reading_is_sent_little_more_than_its_first_mark
     // Its kernel buffers would take 4 MB and more; once its first Ping is late, its lines wait
     // in its outbox instead (shared with everyone's), where the bounds evict it.
     let server = server(|c| c.write_timeout = Duration::from_secs(1));
-    let mut witness = WsChat::join(&server);
-    let mut sender = TcpChat::join(&server);
-    let mut stalled = WsChat::join(&server);
-    witness.expect(&format!("* {} joined (3 online)", stalled.nick));
+    let (mut witness, mut sender, mut stalled) = witness_sender_and_stalled(&server);
     // About 2 MB/s: a 4 KB line every 2 ms, until the stalled member is dropped.
     let filler = "f".repeat(4000);
     let dropped = format!("* {} dropped: too slow", stalled.nick);
@@ -271,6 +265,16 @@ fn a_websocket_member_that_stops_reading_is_sent_little_more_than_its_first_mark
         said >= 1 << 20 && got <= 256 << 10,
         "the room said {said} bytes before the drop; the member that never read was sent {got}"
     );
+}
+
+/// Three WebSocket/TCP members of a fresh room: one that reads (the witness), one that talks,
+/// and one that will never read, once the witness has seen it join.
+fn witness_sender_and_stalled(server: &Server) -> (WsChat, TcpChat, WsChat) {
+    let mut witness = WsChat::join(server);
+    let sender = TcpChat::join(server);
+    let stalled = WsChat::join(server);
+    witness.expect(&format!("* {} joined (3 online)", stalled.nick));
+    (witness, sender, stalled)
 }
 
 /// Reads a WebSocket until it ends; the close code, if a Close came.

@@ -151,6 +151,11 @@ mod tests {
         mark
     }
 
+    /// Sends lines until the first mark goes out: that mark.
+    fn first_mark(receipts: &mut Receipts, now: Instant) -> u64 {
+        (0..100).find_map(|_| send(receipts, now)).expect("a mark")
+    }
+
     #[test]
     fn the_first_mark_comes_early_then_one_about_every_mark_every_bytes_and_one_waits_at_a_time() {
         let mut receipts = Receipts::new(1);
@@ -217,9 +222,7 @@ mod tests {
     fn a_mark_unanswered_for_the_limit_is_overdue_and_an_answer_clears_it() {
         let mut receipts = Receipts::new(1);
         let start = Instant::now();
-        let mark = (0..100)
-            .find_map(|_| send(&mut receipts, start))
-            .expect("a mark");
+        let mark = first_mark(&mut receipts, start);
         assert!(
             !receipts.overdue(start + LIMIT, LIMIT),
             "at the limit: not yet"
@@ -233,9 +236,7 @@ mod tests {
     fn a_member_that_keeps_sending_or_waits_on_the_room_is_not_overdue() {
         let mut receipts = Receipts::new(1);
         let start = Instant::now();
-        (0..100)
-            .find_map(|_| send(&mut receipts, start))
-            .expect("a mark");
+        first_mark(&mut receipts, start);
         let late = start + 2 * LIMIT;
         // Its reader is held up by the room (backpressure): its Pong may be queued.
         receipts.heard(late - LIMIT / 2);
@@ -253,9 +254,7 @@ mod tests {
     fn a_late_mark_leaves_the_allowance_then_holds_the_lines_until_answered() {
         let mut receipts = Receipts::new(1);
         let start = Instant::now();
-        let mark = (0..100)
-            .find_map(|_| send(&mut receipts, start))
-            .expect("a mark");
+        let mark = first_mark(&mut receipts, start);
         assert_eq!(receipts.allowance(start), None, "in time: no limit");
         send(&mut receipts, start);
         let late = start + HOLD_AFTER + Duration::from_millis(1);
@@ -305,9 +304,7 @@ mod tests {
     fn only_the_waiting_mark_counts() {
         let mut receipts = Receipts::new(1);
         let now = Instant::now();
-        let mark = (0..100)
-            .find_map(|_| send(&mut receipts, now))
-            .expect("a mark");
+        let mark = first_mark(&mut receipts, now);
         assert!(!receipts.answered(mark + 1), "a forged answer");
         assert!(!receipts.answered(0), "a keepalive's answer");
         assert!(receipts.overdue(now + 2 * LIMIT, LIMIT), "still waiting");
